@@ -1,0 +1,5 @@
+"""edgevoice: offline streaming speech recognition for edge devices."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,41 @@
+"""One small exception hierarchy: every user-facing failure says what, where and how to fix it."""
+
+from __future__ import annotations
+
+
+class EdgevoiceError(Exception):
+    """Base class for errors a user can act on; the CLI prints them as one line."""
+
+
+class ConfigError(EdgevoiceError):
+    """The YAML configuration is invalid; the message lists every problem with its YAML path."""
+
+    def __init__(self, problems: list[str], source: str = "config") -> None:
+        self.problems = list(problems)
+        self.source = source
+        if len(self.problems) == 1:
+            msg = f"{source}: {self.problems[0]}"
+        else:
+            lines = "\n".join(f"  - {p}" for p in self.problems)
+            msg = f"{source}: {len(self.problems)} problems:\n{lines}"
+        super().__init__(msg)
+
+
+class PluginError(EdgevoiceError):
+    """A plugin failed to load, or two plugins claim the same component name."""
+
+
+class AudioError(EdgevoiceError):
+    """An audio file or device cannot be used (wrong format, unreadable, missing)."""
+
+
+class BundleError(EdgevoiceError):
+    """A model bundle is missing, corrupt or inconsistent."""
+
+
+class LMError(EdgevoiceError):
+    """A language model file is malformed or does not fit the model's tokens."""
+
+
+class SinkError(EdgevoiceError):
+    """A sink could not deliver transcripts (for example, the broker stayed unreachable)."""

@@ -1,0 +1,131 @@
+"""Log-mel filterbank features, streaming, in numpy.
+
+The build tool and the daemon both compute features with `LogMel`, so a model sees at run time
+exactly what it was trained on (train/serve parity). Settings travel in the bundle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class LogMelSettings:
+    """Frontend settings; stored in bundle.yaml under `frontend`."""
+
+    sample_rate: int = 16000  # Hz
+    win_ms: float = 25.0  # analysis window length, ms
+    hop_ms: float = 10.0  # frame shift, ms
+    n_fft: int = 512  # FFT size, samples (>= window)
+    n_mels: int = 40  # mel bands
+    fmin: float = 20.0  # lowest band edge, Hz
+    fmax: float = 4000.0  # highest band edge, Hz (<= sample_rate / 2)
+    preemphasis: float = 0.97  # first-order high-pass coefficient, 0 disables
+    floor: float = 1e-6  # added before log, avoids log(0) on digital silence
+    # Per-band normalisation; empty means none. Computed over training data by the build tool.
+    mean: tuple[float, ...] = field(default_factory=tuple)
+    std: tuple[float, ...] = field(default_factory=tuple)
+
+    @property
+    def win(self) -> int:
+        return int(round(self.sample_rate * self.win_ms / 1000))
+
+    @property
+    def hop(self) -> int:
+        return int(round(self.sample_rate * self.hop_ms / 1000))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean"] = [round(float(v), 6) for v in self.mean]
+        d["std"] = [round(float(v), 6) for v in self.std]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> LogMelSettings:
+        d = dict(d)
+        d.pop("name", None)
+        d["mean"] = tuple(float(v) for v in d.get("mean", ()))
+        d["std"] = tuple(float(v) for v in d.get("std", ()))
+        return cls(**d)
+
+
+def mel_filterbank(s: LogMelSettings) -> np.ndarray:
+    """Triangular mel filters (HTK mel scale), shape [n_fft // 2 + 1, n_mels]."""
+
+    def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+    def mel_to_hz(m: np.ndarray) -> np.ndarray:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+    edges = mel_to_hz(np.linspace(hz_to_mel(s.fmin), hz_to_mel(s.fmax), s.n_mels + 2))
+    bins = np.fft.rfftfreq(s.n_fft, 1.0 / s.sample_rate)
+    fb = np.zeros((len(bins), s.n_mels), dtype=np.float32)
+    for m in range(s.n_mels):
+        lo, mid, hi = edges[m], edges[m + 1], edges[m + 2]
+        up = (bins - lo) / max(mid - lo, 1e-9)
+        down = (hi - bins) / max(hi - mid, 1e-9)
+        fb[:, m] = np.maximum(0.0, np.minimum(up, down))
+    return fb
+
+
+class LogMel:
+    """Streaming log-mel frontend: feed samples in any block sizes, get the same frames.
+
+    `process` returns every complete frame the samples so far allow; `reset` starts a new
+    utterance. Feeding a signal whole or in pieces gives identical features.
+    """
+
+    def __init__(self, settings: LogMelSettings) -> None:
+        s = settings
+        if s.fmax > s.sample_rate / 2 or s.fmin >= s.fmax:
+            raise ValueError(f"frontend band {s.fmin}-{s.fmax} Hz does not fit {s.sample_rate} Hz")
+        if s.n_fft < s.win:
+            raise ValueError(f"n_fft {s.n_fft} is shorter than the window ({s.win} samples)")
+        self.settings = s
+        self._fb = mel_filterbank(s)
+        self._window = np.hanning(s.win + 2)[1:-1].astype(np.float32)
+        self._mean = np.asarray(s.mean, np.float32) if s.mean else None
+        self._inv_std = 1.0 / np.maximum(np.asarray(s.std, np.float32), 1e-3) if s.std else None
+        self.reset()
+
+    @property
+    def n_features(self) -> int:
+        return self.settings.n_mels
+
+    def reset(self) -> None:
+        self._buf = np.zeros(0, np.float32)
+        self._last = 0.0
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """Float or int16 samples at settings.sample_rate -> features [frames, n_mels] float32."""
+        x = samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16 else samples
+        x = x.astype(np.float32, copy=False)
+        s = self.settings
+        if s.preemphasis and len(x):
+            prev = np.concatenate(([self._last], x[:-1])).astype(np.float32)
+            self._last = float(x[-1])
+            x = x - s.preemphasis * prev
+        buf = np.concatenate((self._buf, x)) if len(self._buf) else x
+        win, hop = s.win, s.hop
+        n = 0 if len(buf) < win else 1 + (len(buf) - win) // hop
+        self._buf = buf[n * hop :].copy() if n else buf.copy()
+        if n == 0:
+            return np.zeros((0, s.n_mels), np.float32)
+        frames = np.lib.stride_tricks.sliding_window_view(buf, win)[::hop][:n] * self._window
+        power = np.abs(np.fft.rfft(frames, n=s.n_fft, axis=1)) ** 2
+        feats = np.log(power.astype(np.float32) @ self._fb + s.floor)
+        if self._mean is not None:
+            feats -= self._mean
+        if self._inv_std is not None:
+            feats *= self._inv_std
+        return feats.astype(np.float32, copy=False)
+
+    def compute(self, samples: np.ndarray) -> np.ndarray:
+        """Features of one whole signal (resets state before and after)."""
+        self.reset()
+        out = self.process(samples)
+        self.reset()
+        return out

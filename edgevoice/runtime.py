@@ -1,0 +1,143 @@
+"""TFLite interpreter loading and the streaming acoustic-model runner.
+
+The runtime is ai-edge-litert, else tflite-runtime, else tensorflow.lite; the daemon never imports
+TensorFlow when a lighter runtime is present.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevoice.bundle import Bundle, StreamingSpec
+from edgevoice.errors import BundleError
+
+
+def interpreter_class() -> tuple[Any, str]:
+    """The first available TFLite Interpreter class and the runtime's name."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+
+        return Interpreter, "ai-edge-litert"
+    except ImportError:
+        pass
+    try:
+        from tflite_runtime.interpreter import Interpreter  # type: ignore[no-redef]
+
+        return Interpreter, "tflite-runtime"
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter, "tensorflow.lite"
+    except ImportError:
+        raise BundleError(
+            "no TFLite runtime installed: `pip install ai-edge-litert` (or tflite-runtime)"
+        ) from None
+
+
+def load_interpreter(model_file: Path, threads: int = 1) -> Any:
+    cls, _ = interpreter_class()
+    try:
+        interp = cls(model_path=str(model_file), num_threads=threads)
+        interp.allocate_tensors()
+    except (ValueError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BundleError(f"{model_file}: not a usable TFLite model ({first})") from None
+    return interp
+
+
+class AcousticModel:
+    """Runs a causal CTC model over a stream of feature frames, chunk by chunk.
+
+    `process(features)` returns log-probabilities [n, tokens] for every output frame whose
+    input window is complete; `flush()` pads the tail and returns the rest. Output for a
+    signal is the same however its features are split into calls.
+    """
+
+    def __init__(self, model_file: Path, spec: StreamingSpec, n_features: int,
+                 n_tokens: int, threads: int = 1) -> None:
+        self.spec = spec
+        self._interp = load_interpreter(model_file, threads)
+        inp = self._interp.get_input_details()[0]
+        out = self._interp.get_output_details()[0]
+        want_in = (1, spec.window, n_features)
+        if tuple(inp["shape"]) != want_in:
+            raise BundleError(f"{model_file}: input shape {tuple(inp['shape'])}, bundle says "
+                              f"{want_in}")
+        if int(out["shape"][-1]) != n_tokens or int(out["shape"][1]) * spec.stride != spec.window:
+            raise BundleError(f"{model_file}: output shape {tuple(out['shape'])} does not fit "
+                              f"{n_tokens} tokens and stride {spec.stride}")
+        self._in_index, self._out_index = inp["index"], out["index"]
+        self._in_dtype = inp["dtype"]
+        self._in_scale, self._in_zero = _quant(inp)
+        self._out_scale, self._out_zero = _quant(out)
+        self.input_dtype = np.dtype(self._in_dtype).name
+        self.output_dtype = np.dtype(out["dtype"]).name
+        self._window = np.zeros((1, spec.window, n_features), self._in_dtype)
+        self._n_out = n_tokens
+        self.reset()
+
+    def reset(self) -> None:
+        s = self.spec
+        self._buf = np.zeros((s.context, self._window.shape[2]), np.float32)
+        self._fresh = 0  # frames in _buf after the context that have not been run
+
+    def process(self, feats: np.ndarray) -> np.ndarray:
+        s = self.spec
+        self._buf = np.concatenate((self._buf, feats.astype(np.float32, copy=False)))
+        self._fresh += len(feats)
+        outs = []
+        while self._fresh >= s.step:
+            outs.append(self._run(self._buf[: s.window]))
+            self._buf = self._buf[s.step :]
+            self._fresh -= s.step
+        if not outs:
+            return np.zeros((0, self._n_out), np.float32)
+        return np.concatenate(outs)
+
+    def flush(self) -> np.ndarray:
+        """Run the incomplete last window (zero-padded) and return its real output frames."""
+        s = self.spec
+        if self._fresh == 0:
+            self.reset()
+            return np.zeros((0, self._n_out), np.float32)
+        n_out = -(-self._fresh // s.stride)
+        pad = np.zeros((s.window - len(self._buf), self._buf.shape[1]), np.float32)
+        out = self._run(np.concatenate((self._buf, pad)))[:n_out]
+        self.reset()
+        return out
+
+    def _run(self, window: np.ndarray) -> np.ndarray:
+        s = self.spec
+        if self._in_scale:
+            q = np.round(window / self._in_scale + self._in_zero)
+            info = np.iinfo(self._in_dtype)
+            self._window[0] = np.clip(q, info.min, info.max)
+        else:
+            self._window[0] = window
+        self._interp.set_tensor(self._in_index, self._window)
+        self._interp.invoke()
+        raw = self._interp.get_tensor(self._out_index)[0]
+        out = raw.astype(np.float32)
+        if self._out_scale:
+            out = (out - self._out_zero) * self._out_scale
+        return out[s.context // s.stride :]
+
+    def run_utterance(self, feats: np.ndarray) -> np.ndarray:
+        """Log-probabilities for one whole utterance's features (evaluation, transcribe)."""
+        self.reset()
+        return np.concatenate((self.process(feats), self.flush()))
+
+
+def _quant(detail: dict) -> tuple[float, int]:
+    scale, zero = detail.get("quantization", (0.0, 0))
+    return float(scale), int(zero)
+
+
+def open_acoustic_model(bundle: Bundle, threads: int = 1) -> AcousticModel:
+    return AcousticModel(bundle.model_file, bundle.streaming, bundle.frontend.n_mels,
+                         len(bundle.tokens), threads)
