@@ -69,12 +69,20 @@ class DecoderContext:
         return cls(tokens, blank, frame_seconds, lm_file, space)
 
 
+@dataclass(frozen=True)
+class GreedyOptions:
+    """The greedy decoder has no options."""
+
+
 class GreedyDecoder:
     """Best path: the most likely token per frame, repeats merged, blanks removed."""
 
     name = "greedy"
+    kind = "decoder"
+    Options = GreedyOptions
 
-    def __init__(self, ctx: DecoderContext) -> None:
+    def __init__(self, options: GreedyOptions, ctx: DecoderContext) -> None:
+        self.options = options
         self.ctx = ctx
         self.reset()
 
