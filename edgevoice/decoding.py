@@ -35,11 +35,13 @@ class DecodeResult:
     confidence: float
     words: tuple[Word, ...] = ()
     nbest: tuple[Hypothesis, ...] = field(default_factory=tuple)
+    rejected: bool = False  # confidence below the decoder's reject_threshold: do not act on it
 
     def to_dict(self) -> dict:
         return {
             "text": self.text,
             "confidence": round(self.confidence, 4),
+            "rejected": self.rejected,
             "words": [_round_word(asdict(w)) for w in self.words],
             "nbest": [
                 {"text": h.text, "confidence": round(h.confidence, 4), "score": round(h.score, 3)}

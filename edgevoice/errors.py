@@ -39,3 +39,7 @@ class LMError(EdgevoiceError):
 
 class SinkError(EdgevoiceError):
     """A sink could not deliver transcripts (for example, the broker stayed unreachable)."""
+
+
+class BuildError(EdgevoiceError):
+    """edgevoice-build cannot go on: bad data, recipe, tool or stage output (says which and where)."""

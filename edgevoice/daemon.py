@@ -1,0 +1,315 @@
+"""Daemon lifecycle: capture thread, bounded queue, processing loop, signals, systemd.
+
+The capture thread only reads the source and appends to a bounded queue, so it never waits on
+processing; a live source that outruns processing loses audio by the configured overflow policy
+and the loss is counted and logged. A file source is not live: it waits instead of dropping.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from typing import Any, Callable
+
+import numpy as np
+
+from edgevoice.audio import StreamResampler, to_int16
+from edgevoice.bundle import Bundle, load_bundle
+from edgevoice.components import StageContext
+from edgevoice.config import Settings
+from edgevoice.errors import AudioError, EdgevoiceError, SinkError
+from edgevoice.pipeline import Pipeline, build
+from edgevoice.plugins import Registry
+
+log = logging.getLogger("edgevoice.daemon")
+
+
+def sd_notify(message: str) -> None:
+    """Tell systemd about our state (Type=notify); silent when not under systemd."""
+    address = os.environ.get("NOTIFY_SOCKET")
+    if not address:
+        return
+    if address.startswith("@"):
+        address = "\0" + address[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+            s.connect(address)
+            s.sendall(message.encode())
+    except OSError as exc:
+        log.debug("sd_notify failed: %s", exc)
+
+
+class AudioQueue:
+    """Bounded queue of audio blocks between the capture thread and processing."""
+
+    def __init__(self, max_samples: int, live: bool, overflow: str) -> None:
+        self.max_samples, self.live, self.overflow = max_samples, live, overflow
+        self._blocks: deque[np.ndarray | None] = deque()
+        self._samples = 0
+        self._cond = threading.Condition()
+        self.dropped_samples = 0
+        self.closed = False
+
+    def put(self, block: np.ndarray | None) -> None:
+        """None marks the end of the stream."""
+        with self._cond:
+            n = 0 if block is None else len(block)
+            if block is not None and self._samples + n > self.max_samples:
+                if not self.live:
+                    while self._samples + n > self.max_samples and not self.closed:
+                        self._cond.wait(0.1)
+                elif self.overflow == "drop_newest":
+                    self.dropped_samples += n
+                    return
+                else:
+                    while self._samples + n > self.max_samples and self._blocks:
+                        old = self._blocks.popleft()
+                        if old is not None:
+                            self._samples -= len(old)
+                            self.dropped_samples += len(old)
+            self._blocks.append(block)
+            self._samples += n
+            self._cond.notify_all()
+
+    def get(self, timeout: float) -> tuple[bool, np.ndarray | None]:
+        """(True, block) or (True, None) at end of stream; (False, None) on timeout."""
+        with self._cond:
+            if not self._blocks:
+                self._cond.wait(timeout)
+            if not self._blocks:
+                return False, None
+            block = self._blocks.popleft()
+            self._samples -= 0 if block is None else len(block)
+            self._cond.notify_all()
+            return True, block
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+
+class Daemon:
+    """Owns the source, the pipeline and the sinks; `run()` returns the exit code."""
+
+    def __init__(self, settings: Settings, registry: Registry,
+                 reload_settings: Callable[[], Settings] | None = None) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.reload_settings = reload_settings
+        self.stop_event = threading.Event()
+        self.reload_requested = threading.Event()
+        self.listening = True
+        self.capture_error: Exception | None = None
+        self.sinks: list[Any] = []
+        self.pipeline: Pipeline | None = None
+        self.source: Any = None
+
+    # -- start-up ---------------------------------------------------------------------------
+    def start(self) -> None:
+        core = self.settings.core
+        bundle = self._load_bundle(self.settings)
+        ctx = StageContext(core.site_id, bundle.sample_rate,
+                           bundle.sample_rate * core.audio.frame_ms // 1000, bundle, extra=self)
+        for choice in self.settings.sinks:
+            sink = build(choice, self.registry, ctx)
+            sink.open()
+            self.sinks.append(sink)
+        self.pipeline = Pipeline(self.settings, self.registry, bundle, self.sinks)
+        self.source = build(self.settings.source, self.registry, ctx)
+        self.source.open()
+        log.info("model %s", bundle.describe())
+        self.registry.hook.on_startup(config=self.settings)
+
+    def _load_bundle(self, settings: Settings) -> Bundle:
+        models = settings.core.models_dir
+        from pathlib import Path
+
+        return load_bundle(settings.core.bundle, Path(models) if models else None)
+
+    # -- commands (MQTT cmd/#, signals) -------------------------------------------------------
+    def on_command(self, command: str, payload: bytes) -> None:
+        text = payload.decode("utf-8", "replace").strip().lower()
+        if command == "reload":
+            self.reload_requested.set()
+        elif command == "listen":
+            self.listening = text not in ("off", "false", "0", "stop")
+            log.info("listening %s", "on" if self.listening else "off")
+        elif command == "hotwords":
+            self._set_hotwords(payload)
+        else:
+            log.warning("unknown command %r (known: reload, listen, hotwords)", command)
+
+    def _set_hotwords(self, payload: bytes) -> None:
+        import json
+
+        decoder = self.pipeline.decoder if self.pipeline else None
+        if decoder is None or not hasattr(decoder, "set_hotwords"):
+            log.warning("hotwords: the %s decoder does not support hot words; use `beam`",
+                        getattr(decoder, "name", "?"))
+            return
+        try:
+            items = json.loads(payload)
+            pairs = [(str(i["phrase"]), float(i.get("boost", 2.0))) if isinstance(i, dict)
+                     else (str(i), 2.0) for i in items]
+            decoder.set_hotwords(pairs)
+        except (ValueError, TypeError, KeyError, EdgevoiceError) as exc:
+            log.error("hotwords: rejected %r: %s (expected a JSON list of "
+                      '{"phrase": ..., "boost": ...})', payload[:200], exc)
+            return
+        log.info("hotwords set: %s", ", ".join(p for p, _ in pairs))
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+
+    # -- running ------------------------------------------------------------------------------
+    def _capture(self, queue: AudioQueue) -> None:
+        delay = 0.5
+        while not self.stop_event.is_set():
+            try:
+                block = self.source.read()
+            except AudioError as exc:
+                if not self.source.live:
+                    self.capture_error = exc
+                    queue.put(None)
+                    return
+                log.error("%s; reopening in %.1f s", exc, delay)
+                self._reopen_source(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            queue.put(block)
+            if block is None:
+                return
+            delay = 0.5
+
+    def _reopen_source(self, delay: float) -> None:
+        self.source.close()
+        while not self.stop_event.wait(delay):
+            try:
+                self.source.open()
+                log.info("audio source reopened")
+                return
+            except AudioError as exc:
+                log.error("%s; retrying", exc)
+                delay = min(delay * 2, 30.0)
+
+    def run(self) -> int:
+        """Process until end of input or a stop signal; returns the process exit code."""
+        self._install_signals()
+        core = self.settings.core
+        assert self.pipeline is not None
+        queue = AudioQueue(int(self.source.sample_rate * core.audio.queue_seconds),
+                           self.source.live, core.audio.overflow)
+        capture = threading.Thread(target=self._capture, args=(queue,), name="capture",
+                                   daemon=True)
+        capture.start()
+        sd_notify("READY=1\nSTATUS=listening")
+        log.info("listening (%s)", self.settings.source.name)
+        ended = self._process(queue)
+        self.stop_event.set()
+        queue.close()
+        return self._shutdown("end of input" if ended else "signal", queue)
+
+    def _process(self, queue: AudioQueue) -> bool:
+        """The processing loop; True when the input ended, False when stopped."""
+        assert self.pipeline is not None
+        frame = self.pipeline.frame_samples
+        resampler = StreamResampler(self.source.sample_rate, self.pipeline.bundle.sample_rate)
+        pending = np.zeros(0, np.float32)
+        watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6
+        last_ping = time.monotonic()
+        reported_drops = 0
+        while not self.stop_event.is_set():
+            got, block = queue.get(timeout=0.25)
+            if watchdog and time.monotonic() - last_ping > watchdog:
+                sd_notify("WATCHDOG=1")
+                last_ping = time.monotonic()
+            if queue.dropped_samples > reported_drops:
+                log.warning("processing fell behind: %.2f s of audio dropped so far",
+                            queue.dropped_samples / self.source.sample_rate)
+                reported_drops = queue.dropped_samples
+            if self.reload_requested.is_set() and self.pipeline.utt is None:
+                self._reload()
+                frame = self.pipeline.frame_samples
+                resampler = StreamResampler(self.source.sample_rate,
+                                            self.pipeline.bundle.sample_rate)
+            if not got:
+                continue
+            last = block is None
+            x = resampler.process(np.zeros(0, np.float32) if last else block, last=last)
+            pending = np.concatenate((pending, x)) if len(pending) else x
+            n = len(pending) // frame
+            if self.listening:
+                for i in range(n):
+                    self.pipeline.feed(to_int16(pending[i * frame : (i + 1) * frame]))
+            pending = pending[n * frame :]
+            if last:
+                if len(pending) and self.listening:
+                    pad = np.zeros(frame - len(pending), np.float32)
+                    self.pipeline.feed(to_int16(np.concatenate((pending, pad))))
+                self.pipeline.finish()
+                return True
+        return False
+
+    def _reload(self) -> None:
+        self.reload_requested.clear()
+        if self.reload_settings is None:
+            return
+        sd_notify("RELOADING=1")
+        try:
+            settings = self.reload_settings()
+            bundle = self._load_bundle(settings)
+            pipeline = Pipeline(settings, self.registry, bundle, self.sinks)
+        except EdgevoiceError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+        else:
+            assert self.pipeline is not None
+            self.pipeline.close()
+            self.pipeline, self.settings = pipeline, settings
+            log.info("reloaded: model %s", bundle.describe())
+        sd_notify("READY=1")
+
+    def _shutdown(self, reason: str, queue: AudioQueue) -> int:
+        sd_notify("STOPPING=1")
+        code = 0
+        if self.capture_error is not None:
+            log.error("%s", self.capture_error)
+            code = 2
+        timeout = self.settings.core.delivery_timeout if reason == "end of input" else 5.0
+        lost = 0
+        for sink in self.sinks:
+            left = sink.flush(timeout)
+            if left:
+                lost += left
+                err = SinkError(f"sink {sink.name}: {left} message(s) could not be delivered "
+                                f"within {timeout:g} s")
+                log.error("%s", err)
+                self.registry.hook.on_error(error=err, where=f"sink {sink.name}")
+        if lost:
+            code = code or 3
+        if queue.dropped_samples:
+            log.warning("%.2f s of audio were dropped because processing fell behind",
+                        queue.dropped_samples / self.source.sample_rate)
+        self.registry.hook.on_shutdown(reason=reason)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
+        if self.pipeline is not None:
+            self.pipeline.close()
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as exc:  # closing must not hide the real outcome
+                log.debug("sink %s close: %s", sink.name, exc)

@@ -1,0 +1,67 @@
+"""pluggy hook specifications for edgevoice plugins (entry-point group "edgevoice").
+
+`register_*` hooks are called once at start-up with a `register(component_class)` callable.
+A component class has `name` (str, unique per kind), `kind`, an `Options` frozen dataclass and
+the small protocol of its kind (see edgevoice.components). `on_*` hooks are notifications;
+they run once per utterance or lifecycle event, never per audio frame.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("edgevoice")
+
+Register = Callable[[type], None]
+
+
+@hookspec
+def register_sources(register: Register) -> None:
+    """Register audio source classes (kind "source"): microphones, files, network streams."""
+
+
+@hookspec
+def register_stages(register: Register) -> None:
+    """Register audio stage classes: kinds "denoise", "vad", "frontend" and "model"."""
+
+
+@hookspec
+def register_decoders(register: Register) -> None:
+    """Register CTC decoder classes (kind "decoder")."""
+
+
+@hookspec
+def register_sinks(register: Register) -> None:
+    """Register transcript sink classes (kind "sink"): MQTT, stdout, files, webhooks."""
+
+
+@hookspec
+def on_startup(config: Any) -> None:
+    """The daemon has built its pipeline from `config` (a validated Settings) and is ready."""
+
+
+@hookspec
+def on_shutdown(reason: str) -> None:
+    """The daemon is stopping ("signal", "end of input", "error")."""
+
+
+@hookspec
+def on_utterance_start(event: dict[str, Any]) -> None:
+    """Speech started: event has utterance_id, site_id, start (seconds of stream time)."""
+
+
+@hookspec
+def on_utterance_end(event: dict[str, Any]) -> None:
+    """Speech ended: event has utterance_id, site_id, start, end, reason."""
+
+
+@hookspec
+def on_transcript(transcript: dict[str, Any]) -> None:
+    """A transcript payload (the same JSON the sinks publish) is ready."""
+
+
+@hookspec
+def on_error(error: Exception, where: str) -> None:
+    """A component failed at `where` (e.g. "sink mqtt"); the daemon keeps running if it can."""

@@ -1,0 +1,177 @@
+"""The stage chain: denoise -> vad/segmenter -> frontend -> acoustic model -> decoder -> sinks.
+
+Built once from validated settings (hooks are used only here, at start-up); per-frame work is
+plain method calls. Audio arrives as int16 frames at the bundle's rate.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgevoice.bundle import Bundle
+from edgevoice.components import SpeechAudio, SpeechEnd, SpeechStart, StageContext
+from edgevoice.config import Choice, Settings
+from edgevoice.decoding import DecoderContext
+from edgevoice.errors import EdgevoiceError, PluginError
+from edgevoice.plugins import Registry
+
+log = logging.getLogger("edgevoice.pipeline")
+
+PAYLOAD_VERSION = 1
+
+
+def build(choice: Choice, registry: Registry, ctx: Any) -> Any:
+    """Instantiate a chosen component; its own errors name it."""
+    cls = registry.get(choice.kind, choice.name, choice.path)
+    try:
+        return cls(choice.options, ctx)
+    except EdgevoiceError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{choice.path} ({choice.kind} {choice.name!r}): failed to start: "
+                          f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass
+class Utterance:
+    id: str
+    start: float  # stream seconds
+    wall_start: float
+    last_partial: str = ""
+    last_partial_at: float = 0.0
+
+
+class Pipeline:
+    """Runs frames through the stages and hands payloads to the sinks."""
+
+    def __init__(self, settings: Settings, registry: Registry, bundle: Bundle,
+                 sinks: list[Any]) -> None:
+        self.settings = settings
+        self.hook = registry.hook
+        self.bundle = bundle
+        self.sinks = sinks
+        core = settings.core
+        self.frame_samples = bundle.sample_rate * core.audio.frame_ms // 1000
+        ctx = StageContext(core.site_id, bundle.sample_rate, self.frame_samples, bundle)
+        st = settings.stages
+        self.denoise = build(st["denoise"], registry, ctx)
+        self.vad = build(st["vad"], registry, ctx)
+        self.frontend = build(st["frontend"], registry, ctx)
+        self.model = build(st["model"], registry, ctx)
+        self.frame_seconds = float(self.model.frame_seconds)
+        dctx = DecoderContext.create(bundle.tokens, bundle.blank, self.frame_seconds,
+                                     bundle.lm_file)
+        self.decoder = build(st["decoder"], registry, dctx)
+        self.partial_every = core.partial_interval_ms / 1000.0
+        self.utt: Utterance | None = None
+        self.stream_time = 0.0
+        self.transcripts = 0
+
+    # -- per frame -------------------------------------------------------------------------
+    def feed(self, frame: np.ndarray) -> None:
+        """One int16 frame of `frame_samples` at the bundle rate."""
+        frame = self.denoise.process(frame)
+        self.stream_time += len(frame) / self.bundle.sample_rate
+        for event in self.vad.process(frame):
+            self._handle(event)
+
+    def finish(self) -> None:
+        """End of stream: close any open utterance."""
+        for event in self.vad.flush():
+            self._handle(event)
+
+    def _handle(self, event: Any) -> None:
+        if isinstance(event, SpeechAudio):
+            if self.utt is not None:
+                self._advance(event.samples)
+        elif isinstance(event, SpeechStart):
+            self._start(event)
+        elif isinstance(event, SpeechEnd):
+            self._end(event)
+
+    def _advance(self, samples: np.ndarray) -> None:
+        logprobs = self.model.process(self.frontend.process(samples))
+        if len(logprobs):
+            self.decoder.process(logprobs)
+            self._maybe_partial()
+
+    def _maybe_partial(self) -> None:
+        utt = self.utt
+        if self.partial_every <= 0 or utt is None:
+            return
+        now = time.monotonic()
+        if now - utt.last_partial_at < self.partial_every:
+            return
+        utt.last_partial_at = now
+        text = self.decoder.partial()
+        if text and text != utt.last_partial:
+            utt.last_partial = text
+            self._publish("partial", {**self._base(utt), "text": text})
+
+    # -- utterance boundaries ----------------------------------------------------------------
+    def _start(self, event: SpeechStart) -> None:
+        self.frontend.reset()
+        self.model.reset()
+        self.decoder.reset()
+        self.utt = Utterance(uuid.uuid4().hex, event.start, time.time())
+        payload = {**self._base(self.utt), "event": "start", "start": round(event.start, 3)}
+        self._publish("vad", payload)
+        self.hook.on_utterance_start(event=payload)
+
+    def _end(self, event: SpeechEnd) -> None:
+        utt = self.utt
+        if utt is None:
+            return
+        self.utt = None
+        t0 = time.perf_counter()
+        tail = self.model.flush()
+        if len(tail):
+            self.decoder.process(tail)
+        result = self.decoder.finalize()
+        decode_ms = (time.perf_counter() - t0) * 1000
+        end_info = {**self._base(utt), "event": "stop", "start": round(utt.start, 3),
+                    "end": round(event.end, 3), "reason": event.reason}
+        self._publish("vad", end_info)
+        self.hook.on_utterance_end(event=end_info)
+        if event.too_short:
+            log.debug("utterance %s shorter than min_utterance_ms: dropped", utt.id)
+            return
+        if not result.text:
+            log.info("utterance %s: nothing recognised", utt.id)
+        decoded = result.to_dict()
+        for word in decoded.get("words", []):  # utterance-relative -> stream seconds
+            word["start"] = round(utt.start + word["start"], 3)
+            word["end"] = round(utt.start + word["end"], 3)
+        payload = {
+            **self._base(utt), **decoded,
+            "start": round(utt.start, 3), "end": round(event.end, 3),
+            "duration": round(event.end - utt.start, 3), "end_reason": event.reason,
+            "timings": {"finalize_ms": round(decode_ms, 2)},
+            "model": {"name": self.bundle.name, "version": self.bundle.version},
+            "time": time.time(),
+        }
+        self.transcripts += 1
+        self._publish("transcript", payload)
+        self.hook.on_transcript(transcript=payload)
+
+    def _base(self, utt: Utterance) -> dict[str, Any]:
+        return {"version": PAYLOAD_VERSION, "site_id": self.settings.site_id,
+                "utterance_id": utt.id}
+
+    def _publish(self, topic: str, payload: dict[str, Any]) -> None:
+        for sink in self.sinks:
+            try:
+                sink.publish(topic, payload)
+            except Exception as exc:  # one failing sink must not stop the others
+                log.error("sink %s: could not publish %s: %s", sink.name, topic, exc)
+                self.hook.on_error(error=exc, where=f"sink {sink.name}")
+
+    def close(self) -> None:
+        for stage in (self.denoise, self.vad, self.frontend, self.model):
+            stage.close()

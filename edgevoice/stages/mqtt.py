@@ -1,0 +1,204 @@
+"""MQTT sink: transcripts, partials, VAD events and a retained status, plus cmd/# control.
+
+Messages are published with QoS 1 by default. While the broker is away, paho keeps QoS>0
+messages queued (up to `queue_size`) and sends them on reconnect; every message is tracked until
+the broker acknowledges it, so `flush` knows exactly what was not delivered.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+from urllib.parse import urlparse
+
+from edgevoice.components import Closeable, StageContext
+from edgevoice.errors import SinkError
+from edgevoice.options import opt
+
+log = logging.getLogger("edgevoice.mqtt")
+
+CommandHandler = Callable[[str, bytes], None]
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    broker: str = opt("mqtt://localhost:1883", "mqtt://HOST:PORT, or mqtts:// for TLS")
+    topic_prefix: str = opt("edgevoice/{site_id}", "topic prefix; {site_id} is substituted")
+    client_id: str | None = opt(None, "MQTT client id; null: edgevoice-<site_id>-<random>")
+    qos: int = opt(1, "QoS of transcripts and VAD events", min=0, max=2)
+    username: str | None = opt(None, "user name")
+    password_env: str | None = opt(None, "environment variable holding the password")
+    password_file: str | None = opt(None, "file holding the password (e.g. a systemd credential)")
+    ca_file: str | None = opt(None, "CA certificate for TLS; implies TLS")
+    cert_file: str | None = opt(None, "client certificate for TLS")
+    key_file: str | None = opt(None, "client key for TLS")
+    tls_insecure: bool = opt(False, "skip the broker host name check (testing only)")
+    keepalive: int = opt(30, "keep-alive, s", min=5, max=3600)
+    queue_size: int = opt(1000, "messages kept while the broker is unreachable", min=1)
+    reconnect_min: float = opt(0.5, "first reconnect delay, s", min=0.1)
+    reconnect_max: float = opt(30.0, "longest reconnect delay, s", min=1.0)
+    partials: bool = opt(True, "publish partial results on <prefix>/partial")
+    vad_events: bool = opt(True, "publish speech start/stop on <prefix>/vad")
+    commands: bool = opt(True, "subscribe to <prefix>/cmd/# (reload, listen, hotwords)")
+
+    def __post_init__(self) -> None:
+        url = urlparse(self.broker)
+        if url.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not url.hostname:
+            raise ValueError(f"broker {self.broker!r} is not mqtt://HOST:PORT or mqtts://HOST:PORT")
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+
+
+def parse_broker(url_text: str) -> tuple[str, int, bool]:
+    url = urlparse(url_text)
+    tls = url.scheme in ("mqtts", "ssl")
+    return url.hostname or "localhost", url.port or (8883 if tls else 1883), tls
+
+
+class MqttSink(Closeable):
+    name = "mqtt"
+    kind = "sink"
+    Options = MqttOptions
+
+    def __init__(self, options: MqttOptions, ctx: StageContext) -> None:
+        self.options = options
+        self.site_id = ctx.site_id
+        self.prefix = options.topic_prefix.format(site_id=ctx.site_id).rstrip("/")
+        self.host, self.port, self.tls = parse_broker(options.broker)
+        self.on_command: CommandHandler | None = getattr(ctx.extra, "on_command", None)
+        self.model = getattr(ctx.bundle, "name", None)
+        self._password = self._read_password()
+        self._pending: dict[int, str] = {}  # mid -> topic, until the broker acknowledges
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self.dropped = 0
+        self.delivered = 0
+        self._client: Any = None
+
+    def _read_password(self) -> str | None:
+        o = self.options
+        if o.password_env:
+            if o.password_env not in os.environ:
+                raise SinkError(f"sink mqtt: password_env: ${o.password_env} is not set")
+            return os.environ[o.password_env]
+        if o.password_file:
+            try:
+                return Path(o.password_file).expanduser().read_text().strip()
+            except OSError as exc:
+                raise SinkError(f"sink mqtt: password_file {o.password_file}: {exc.strerror}"
+                                ) from None
+        return None
+
+    def _status(self, state: str) -> str:
+        return json.dumps({"version": 1, "state": state, "site_id": self.site_id,
+                           "model": self.model, "time": time.time()})
+
+    def open(self) -> None:
+        import paho.mqtt.client as mqtt
+
+        o = self.options
+        client_id = o.client_id or f"edgevoice-{self.site_id}-{uuid.uuid4().hex[:6]}"
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if o.username:
+            c.username_pw_set(o.username, self._password)
+        if self.tls or o.ca_file:
+            import ssl
+
+            c.tls_set(ca_certs=o.ca_file, certfile=o.cert_file, keyfile=o.key_file,
+                      cert_reqs=ssl.CERT_REQUIRED)
+            c.tls_insecure_set(o.tls_insecure)
+        c.will_set(f"{self.prefix}/status", self._status("offline"), qos=1, retain=True)
+        c.max_queued_messages_set(o.queue_size)
+        c.reconnect_delay_set(o.reconnect_min, o.reconnect_max)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_publish = self._on_publish
+        c.on_message = self._on_message
+        self._client = c
+        self._queue_full = mqtt.MQTT_ERR_QUEUE_SIZE
+        c.connect_async(self.host, self.port, keepalive=o.keepalive)
+        c.loop_start()  # paho's thread connects, and reconnects with backoff, on its own
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+                    props: Any = None) -> None:
+        if reason.is_failure:
+            log.warning("mqtt: broker %s:%s refused the connection: %s", self.host, self.port,
+                        reason)
+            return
+        log.info("mqtt: connected to %s:%s", self.host, self.port)
+        self._connected.set()
+        client.publish(f"{self.prefix}/status", self._status("online"), qos=1, retain=True)
+        if self.options.commands:
+            client.subscribe(f"{self.prefix}/cmd/#", qos=1)
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
+                       props: Any = None) -> None:
+        if self._connected.is_set():
+            log.warning("mqtt: lost the broker %s:%s (%s); reconnecting, %d message(s) queued",
+                        self.host, self.port, reason, len(self._pending))
+        self._connected.clear()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
+                    props: Any = None) -> None:
+        with self._lock:
+            if self._pending.pop(mid, None) is not None:
+                self.delivered += 1
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        command = msg.topic[len(self.prefix) + len("/cmd/"):]
+        if self.on_command is not None:
+            try:
+                self.on_command(command, msg.payload)
+            except Exception as exc:  # a bad command must not kill paho's network thread
+                log.error("mqtt: command %r failed: %s", command, exc)
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        o = self.options
+        if topic == "partial" and not o.partials or topic == "vad" and not o.vad_events:
+            return
+        qos = 0 if topic == "partial" else o.qos
+        data = json.dumps(payload, ensure_ascii=False)
+        full = f"{self.prefix}/{topic}"
+        with self._lock:
+            info = self._client.publish(full, data, qos=qos)
+            if info.rc == self._queue_full:
+                self.dropped += 1
+                log.error("mqtt: queue full (%d messages while the broker is away): dropped a "
+                          "%s message (%d dropped so far); raise queue_size", o.queue_size,
+                          topic, self.dropped)
+            elif qos > 0:
+                self._pending[info.mid] = topic
+
+    @property
+    def undelivered(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def flush(self, timeout: float) -> int:
+        """Wait until the broker has acknowledged everything; return what is still pending."""
+        deadline = time.monotonic() + timeout
+        while self.undelivered and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.undelivered + self.dropped
+
+    def close(self) -> None:
+        c = self._client
+        if c is None:
+            return
+        if self._connected.is_set():
+            info = c.publish(f"{self.prefix}/status", self._status("offline"), qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout=2.0)
+            except (RuntimeError, ValueError):
+                pass
+        self._connected.clear()
+        c.disconnect()
+        c.loop_stop()
+        self._client = None

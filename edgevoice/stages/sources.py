@@ -1,0 +1,191 @@
+"""Audio sources: microphone (pyaudio), WAV file, raw PCM on stdin."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgevoice.audio import read_wav
+from edgevoice.components import Closeable, StageContext
+from edgevoice.errors import AudioError
+from edgevoice.options import opt
+
+
+@dataclass(frozen=True)
+class MicOptions:
+    device: str | int | None = opt(None, "input device: index, or part of its name; null: default")
+    sample_rate: int | None = opt(None, "capture rate in Hz; null: the pipeline's rate", min=8000)
+    block_ms: int = opt(20, "capture block length, ms", min=5, max=200)
+
+
+class MicSource(Closeable):
+    """Live microphone through PortAudio; 16-bit mono."""
+
+    name = "mic"
+    kind = "source"
+    Options = MicOptions
+    live = True
+
+    def __init__(self, options: MicOptions, ctx: StageContext) -> None:
+        self.options = options
+        self.sample_rate = options.sample_rate or ctx.sample_rate
+        self._pa = None
+        self._stream = None
+
+    def open(self) -> None:
+        try:
+            import pyaudio
+        except ImportError:
+            raise AudioError("source mic: pyaudio is not installed: "
+                             "`pip install 'edgevoice[mic]'` (needs portaudio19-dev)") from None
+        self._pa = pa = pyaudio.PyAudio()
+        index = self._find_device(pa)
+        block = self.sample_rate * self.options.block_ms // 1000
+        try:
+            self._stream = pa.open(format=pyaudio.paInt16, channels=1, rate=self.sample_rate,
+                                   input=True, input_device_index=index,
+                                   frames_per_buffer=block)
+        except (OSError, ValueError) as exc:
+            self.close()
+            raise AudioError(f"source mic: cannot open input device {index} at "
+                             f"{self.sample_rate} Hz: {exc}") from None
+        self._block = block
+
+    def _find_device(self, pa) -> int:  # type: ignore[no-untyped-def]
+        inputs = list_input_devices(pa)
+        if not inputs:
+            self.close()
+            raise AudioError("source mic: no microphone found (no audio input devices); "
+                             "plug one in, or use `--input FILE.wav`")
+        want = self.options.device
+        if want is None:
+            try:
+                return int(pa.get_default_input_device_info()["index"])
+            except OSError:
+                return inputs[0][0]
+        if isinstance(want, int):
+            if want in [i for i, _ in inputs]:
+                return want
+        else:
+            for i, name in inputs:
+                if str(want).lower() in name.lower():
+                    return i
+        names = ", ".join(f"{i}: {n}" for i, n in inputs)
+        self.close()
+        raise AudioError(f"source mic: no input device {want!r}; available: {names}")
+
+    def read(self) -> np.ndarray | None:
+        assert self._stream is not None
+        try:
+            data = self._stream.read(self._block, exception_on_overflow=False)
+        except OSError as exc:
+            raise AudioError(f"source mic: read failed: {exc}") from None
+        return np.frombuffer(data, np.int16)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        if self._pa is not None:
+            self._pa.terminate()
+            self._pa = None
+
+
+def list_input_devices(pa=None) -> list[tuple[int, str]]:  # type: ignore[no-untyped-def]
+    """(index, name) of every PortAudio device with input channels."""
+    own = pa is None
+    if own:
+        import pyaudio
+
+        pa = pyaudio.PyAudio()
+    try:
+        out = []
+        for i in range(pa.get_device_count()):
+            info = pa.get_device_info_by_index(i)
+            if int(info.get("maxInputChannels", 0)) > 0:
+                out.append((i, str(info.get("name"))))
+        return out
+    finally:
+        if own:
+            pa.terminate()
+
+
+@dataclass(frozen=True)
+class WavOptions:
+    path: str = opt("", "WAV file standing in for the microphone")
+    realtime: bool = opt(False, "pace blocks at the speed of real time, like a microphone")
+    block_ms: int = opt(20, "block length, ms", min=5, max=1000)
+    tail_silence_ms: int = opt(0, "silence appended at the end, ms (closes a final utterance)",
+                               min=0, max=10000)
+
+
+class WavSource(Closeable):
+    """A WAV file as if it were a microphone; any PCM/float format, downmixed to mono."""
+
+    name = "wav"
+    kind = "source"
+    Options = WavOptions
+    live = False
+
+    def __init__(self, options: WavOptions, ctx: StageContext) -> None:
+        if not options.path:
+            raise AudioError("source wav: `path` is required")
+        self.options = options
+        self.info = None
+        self.sample_rate = ctx.sample_rate
+
+    def open(self) -> None:
+        samples, self.info = read_wav(self.options.path)
+        self.sample_rate = self.info.sample_rate
+        tail = np.zeros(self.sample_rate * self.options.tail_silence_ms // 1000, np.float32)
+        self._samples = np.concatenate((samples, tail))
+        self._pos = 0
+        self._block = max(1, self.sample_rate * self.options.block_ms // 1000)
+        self._t0 = time.monotonic()
+
+    def read(self) -> np.ndarray | None:
+        if self._pos >= len(self._samples):
+            return None
+        if self.options.realtime:
+            due = self._t0 + self._pos / self.sample_rate
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        block = self._samples[self._pos : self._pos + self._block]
+        self._pos += len(block)
+        return block
+
+
+@dataclass(frozen=True)
+class StdinOptions:
+    sample_rate: int = opt(16000, "rate of the raw PCM on stdin, Hz", min=8000)
+    block_ms: int = opt(20, "block length, ms", min=5, max=1000)
+
+
+class StdinSource(Closeable):
+    """Raw signed 16-bit little-endian mono PCM on standard input (e.g. from `arecord`)."""
+
+    name = "stdin"
+    kind = "source"
+    Options = StdinOptions
+    live = True
+
+    def __init__(self, options: StdinOptions, ctx: StageContext) -> None:
+        self.options = options
+        self.sample_rate = options.sample_rate
+
+    def open(self) -> None:
+        self._stream = sys.stdin.buffer
+        self._bytes = 2 * self.sample_rate * self.options.block_ms // 1000
+        self._odd = b""
+
+    def read(self) -> np.ndarray | None:
+        data = self._odd + self._stream.read(self._bytes)
+        if not data:
+            return None
+        cut = len(data) - len(data) % 2
+        self._odd = data[cut:]
+        return np.frombuffer(data[:cut], "<i2")
