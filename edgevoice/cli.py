@@ -64,13 +64,10 @@ def _setup_logging(level: str, debug: bool) -> None:
 
 
 def _settings(path: str | None, **overrides: Any):  # type: ignore[no-untyped-def]
-    from edgevoice.config import apply_overrides, load_raw, parse_core, resolve
-    from edgevoice.plugins import create_registry
+    from edgevoice.config import apply_overrides, load_raw, load_settings
 
     raw, origin = load_raw(path)
-    core = parse_core(apply_overrides(raw, **overrides), origin)
-    registry = create_registry(core.plugin_dirs)
-    return resolve(core, registry, origin), registry
+    return load_settings(apply_overrides(raw, **overrides), origin)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -111,10 +108,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from edgevoice.bundle import load_bundle
+
     settings, _ = _settings(args.path)
+    core = settings.core
+    bundle = load_bundle(core.bundle, Path(core.models_dir) if core.models_dir else None)
     print(f"{args.path}: OK (source {settings.source.name}, "
           + ", ".join(f"{k} {c.name}" for k, c in settings.stages.items())
-          + f", sinks {', '.join(s.name for s in settings.sinks)})")
+          + f", sinks {', '.join(s.name for s in settings.sinks)}; model {bundle.name} "
+          f"{bundle.version})")
     return 0
 
 
@@ -124,7 +126,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     from edgevoice.plugins import create_registry
 
     raw, origin = load_raw(args.config)
-    registry = create_registry(parse_core(raw, origin).plugin_dirs)
+    registry = create_registry(parse_core(raw, origin)[0].plugin_dirs)
     for kind, comps in registry.components.items():
         for name, comp in sorted(comps.items()):
             doc = (comp.cls.__doc__ or "").strip().splitlines()

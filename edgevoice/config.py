@@ -109,12 +109,31 @@ def load_raw(path: str | Path | None) -> tuple[dict[str, Any], str]:
     return {}, "defaults"
 
 
-def parse_core(raw: dict[str, Any], origin: str) -> CoreSchema:
+def parse_core(raw: dict[str, Any], origin: str) -> tuple[CoreSchema, list[str]]:
+    """First pass. Returns the core settings, with defaults in place of invalid top-level
+    keys, and the problems found, so the second pass can still check the valid blocks."""
     errors: list[str] = []
     core = validate(CoreSchema, raw, "", errors)
-    if errors or core is None:
+    if core is not None:
+        return core, errors
+    bad = {e.split(":", 1)[0].split(".", 1)[0].split("[", 1)[0] for e in errors}
+    core = validate(CoreSchema, {k: v for k, v in raw.items() if k not in bad}, "", [])
+    return core or CoreSchema(), errors
+
+
+def load_settings(raw: dict[str, Any], origin: str) -> tuple[Settings, Registry]:
+    """Both passes over a raw mapping; one ConfigError lists every problem found."""
+    from edgevoice.plugins import create_registry
+
+    core, errors = parse_core(raw, origin)
+    registry = create_registry(core.plugin_dirs)
+    try:
+        settings = resolve(core, registry, origin)
+    except ConfigError as exc:
+        errors.extend(exc.problems)
+    if errors:
         raise ConfigError(errors, origin)
-    return core
+    return settings, registry
 
 
 def _choice(kind: str, block: Any, path: str, registry: Registry, errors: list[str]

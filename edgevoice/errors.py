@@ -42,4 +42,4 @@ class SinkError(EdgevoiceError):
 
 
 class BuildError(EdgevoiceError):
-    """edgevoice-build cannot go on: bad data, recipe, tool or stage output (says which and where)."""
+    """edgevoice-build cannot go on: bad data, recipe, tool or stage output (names which, where)."""

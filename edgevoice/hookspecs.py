@@ -8,7 +8,8 @@ they run once per utterance or lifecycle event, never per audio frame.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

@@ -134,8 +134,9 @@ def validate(cls: type[T], data: Any, path: str, errors: list[str],
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
         if isinstance(converted, (int, float)) and not isinstance(converted, bool):
             if lo is not None and converted < lo or hi is not None and converted > hi:
-                errors.append(f"{here}: {converted} is outside the allowed range "
-                              f"{lo if lo is not None else '-inf'}..{hi if hi is not None else 'inf'}")
+                low = "-inf" if lo is None else lo
+                high = "inf" if hi is None else hi
+                errors.append(f"{here}: {converted} is outside the allowed range {low}..{high}")
         kwargs[key] = converted
     for name, f in fields.items():
         missing = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
@@ -169,6 +170,8 @@ def opt(default: Any, help: str = "", min: float | None = None, max: float | Non
         meta["min"] = min
     if max is not None:
         meta["max"] = max
-    if isinstance(default, (list, dict)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=meta)
+    if isinstance(default, list):  # lists are validated into tuples: keep defaults alike
+        return dataclasses.field(default_factory=lambda: tuple(default), metadata=meta)
+    if isinstance(default, dict):
+        return dataclasses.field(default_factory=lambda: dict(default), metadata=meta)
     return dataclasses.field(default=default, metadata=meta)

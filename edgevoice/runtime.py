@@ -6,6 +6,9 @@ TensorFlow when a lighter runtime is present.
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +42,30 @@ def interpreter_class() -> tuple[Any, str]:
         ) from None
 
 
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the runtime's C++ banner ("Created TensorFlow Lite XNNPACK delegate") on fd 2;
+    real failures still arrive as Python exceptions."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def load_interpreter(model_file: Path, threads: int = 1) -> Any:
     cls, _ = interpreter_class()
     try:
-        interp = cls(model_path=str(model_file), num_threads=threads)
-        interp.allocate_tensors()
+        with _quiet_stderr():
+            interp = cls(model_path=str(model_file), num_threads=threads)
+            interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise BundleError(f"{model_file}: not a usable TFLite model ({first})") from None

@@ -25,6 +25,8 @@ class LogMelOptions:
 
 
 class LogMelFrontend(Closeable):
+    """Log-mel filterbank (numpy), the same code the build tool trains with."""
+
     name = "logmel"
     kind = "frontend"
     Options = LogMelOptions

@@ -17,6 +17,8 @@ class NoOptions:
 
 
 class NoDenoise(Closeable):
+    """Pass audio through unchanged."""
+
     name = "none"
     kind = "denoise"
     Options = NoOptions

@@ -13,9 +13,10 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 from edgevoice.components import Closeable, StageContext
@@ -63,6 +64,8 @@ def parse_broker(url_text: str) -> tuple[str, int, bool]:
 
 
 class MqttSink(Closeable):
+    """Publishes to an MQTT broker (QoS 1, reconnects, TLS, credentials); takes commands."""
+
     name = "mqtt"
     kind = "sink"
     Options = MqttOptions
@@ -76,6 +79,7 @@ class MqttSink(Closeable):
         self.model = getattr(ctx.bundle, "name", None)
         self._password = self._read_password()
         self._pending: dict[int, str] = {}  # mid -> topic, until the broker acknowledges
+        self._acked_early: set[int] = set()
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.dropped = 0
@@ -150,6 +154,8 @@ class MqttSink(Closeable):
         with self._lock:
             if self._pending.pop(mid, None) is not None:
                 self.delivered += 1
+            else:  # acknowledged before publish() returned and recorded it
+                self._acked_early.add(mid)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         command = msg.topic[len(self.prefix) + len("/cmd/"):]
@@ -159,22 +165,33 @@ class MqttSink(Closeable):
             except Exception as exc:  # a bad command must not kill paho's network thread
                 log.error("mqtt: command %r failed: %s", command, exc)
 
-    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+    def messages(self, topic: str, payload: dict[str, Any]) -> list[tuple[str, Any, int]]:
+        """(MQTT topic, JSON body, QoS) to send for one edgevoice message; plugins that speak
+        another protocol over MQTT override this and keep the delivery accounting."""
         o = self.options
         if topic == "partial" and not o.partials or topic == "vad" and not o.vad_events:
-            return
-        qos = 0 if topic == "partial" else o.qos
-        data = json.dumps(payload, ensure_ascii=False)
-        full = f"{self.prefix}/{topic}"
-        with self._lock:
+            return []
+        return [(f"{self.prefix}/{topic}", payload, 0 if topic == "partial" else o.qos)]
+
+    def publish(self, topic: str, payload: dict[str, Any]) -> None:
+        for full, body, qos in self.messages(topic, payload):
+            data = json.dumps(body, ensure_ascii=False)
+            # Never hold our lock across paho's publish: paho calls _on_publish with its own
+            # lock held, and the two orders would deadlock.
             info = self._client.publish(full, data, qos=qos)
             if info.rc == self._queue_full:
-                self.dropped += 1
-                log.error("mqtt: queue full (%d messages while the broker is away): dropped a "
-                          "%s message (%d dropped so far); raise queue_size", o.queue_size,
-                          topic, self.dropped)
+                with self._lock:
+                    self.dropped += 1
+                log.error("mqtt: queue full (%d messages while the broker is away): dropped "
+                          "a %s message (%d dropped so far); raise queue_size",
+                          self.options.queue_size, topic, self.dropped)
             elif qos > 0:
-                self._pending[info.mid] = topic
+                with self._lock:
+                    if info.mid in self._acked_early:
+                        self._acked_early.discard(info.mid)
+                        self.delivered += 1
+                    else:
+                        self._pending[info.mid] = full
 
     @property
     def undelivered(self) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -178,14 +179,17 @@ class StdinSource(Closeable):
         self.sample_rate = options.sample_rate
 
     def open(self) -> None:
-        self._stream = sys.stdin.buffer
+        self._fd = sys.stdin.fileno()
         self._bytes = 2 * self.sample_rate * self.options.block_ms // 1000
         self._odd = b""
 
     def read(self) -> np.ndarray | None:
-        data = self._odd + self._stream.read(self._bytes)
-        if not data:
+        # os.read, not sys.stdin.buffer: a thread blocked inside the buffered reader holds its
+        # lock, and the interpreter aborts at exit when a signal stops the daemon.
+        chunk = os.read(self._fd, self._bytes)
+        if not chunk:
             return None
+        data = self._odd + chunk
         cut = len(data) - len(data) % 2
         self._odd = data[cut:]
         return np.frombuffer(data[:cut], "<i2")

@@ -1,0 +1,315 @@
+"""End to end: the real daemon as a subprocess, from YAML and a WAV file to MQTT messages."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from support import REPO, Recorder, compose, edgevoice, free_port, need_fsdd
+
+HOOK_PLUGIN = '''
+import json, os, pluggy
+hookimpl = pluggy.HookimplMarker("edgevoice")
+LOG = os.environ["HOOK_LOG"]
+
+def _log(name, **data):
+    with open(LOG, "a") as f:
+        f.write(json.dumps({"hook": name, **data}, default=str) + "\\n")
+
+@hookimpl
+def on_startup(config): _log("on_startup", site=config.site_id)
+@hookimpl
+def on_shutdown(reason): _log("on_shutdown", reason=reason)
+@hookimpl
+def on_utterance_start(event): _log("on_utterance_start", id=event["utterance_id"])
+@hookimpl
+def on_utterance_end(event): _log("on_utterance_end", id=event["utterance_id"])
+@hookimpl
+def on_transcript(transcript): _log("on_transcript", text=transcript["text"])
+@hookimpl
+def on_error(error, where): _log("on_error", where=where, error=str(error))
+'''
+
+
+def write_config(tmp: Path, bundle: Path, **extra) -> Path:  # type: ignore[no-untyped-def]
+    cfg = {"bundle": str(bundle), "site_id": "kitchen", **extra}
+    path = tmp / "edgevoice.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def one_line_error(stderr: str) -> str:
+    assert "Traceback" not in stderr, stderr
+    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
+    assert errors, stderr
+    return errors[-1]
+
+
+@pytest.fixture
+def digits_wav(tmp_path: Path) -> Path:
+    need_fsdd()
+    return compose(tmp_path / "two.wav", ["3_george_1", "5_jackson_2", "7_lucas_3",
+                                          "1_yweweler_4", "9_nicolas_5"], groups=[3, 2])
+
+
+def test_wav_to_mqtt_transcripts(tmp_path, bundle_dir, broker, recorder, digits_wav) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "recorder.py").write_text(HOOK_PLUGIN)
+    cfg = write_config(tmp_path, bundle_dir, plugin_dirs=[str(hooks)])
+    log = tmp_path / "hooks.jsonl"
+    out = edgevoice("run", "--config", str(cfg), "--input", str(digits_wav),
+                    "--broker", broker.url, env={**_env(), "HOOK_LOG": str(log)})
+    assert out.returncode == 0, out.stderr
+    transcripts = recorder.wait_for("transcript", 2)
+    assert len(transcripts) == 2
+    for t in transcripts:
+        assert t["version"] == 1 and t["site_id"] == "kitchen"
+        assert set(t) >= {"text", "confidence", "utterance_id", "start", "end", "model",
+                          "words", "nbest"}
+        assert 0.0 <= t["confidence"] <= 1.0
+        assert t["end"] > t["start"] >= 0
+        assert t["model"]["name"] and t["model"]["version"]
+    first, second = transcripts
+    assert first["start"] < 1.0 < first["end"] < second["start"]
+    assert first["utterance_id"] != second["utterance_id"]
+    vad = recorder.wait_for("vad", 4)
+    assert [v["event"] for v in vad] == ["start", "stop", "start", "stop"]
+    states = [s["state"] for s in recorder.topic("status")]
+    assert states[0] == "online" and states[-1] == "offline"
+    calls = [json.loads(line)["hook"] for line in log.read_text().splitlines()]
+    assert calls[0] == "on_startup" and calls[-1] == "on_shutdown"
+    assert calls.count("on_utterance_start") == calls.count("on_utterance_end") == 2
+    assert calls.count("on_transcript") == 2
+
+
+def test_digits_are_recognised(tmp_path, bundle_dir, broker, recorder, digits_wav) -> None:
+    cfg = write_config(tmp_path, bundle_dir)
+    out = edgevoice("run", "--config", str(cfg), "--input", str(digits_wav),
+                    "--broker", broker.url)
+    assert out.returncode == 0, out.stderr
+    texts = [t["text"] for t in recorder.wait_for("transcript", 2)]
+    assert texts == ["three five seven", "one nine"]
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def test_unreachable_broker_is_reported_not_lost(tmp_path, bundle_dir, digits_wav) -> None:
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "recorder.py").write_text(HOOK_PLUGIN)
+    log = tmp_path / "hooks.jsonl"
+    cfg = write_config(tmp_path, bundle_dir, delivery_timeout=1.0, plugin_dirs=[str(hooks)])
+    port = free_port()  # nothing listens here
+    out = edgevoice("run", "--config", str(cfg), "--input", str(digits_wav),
+                    "--broker", f"mqtt://127.0.0.1:{port}", env={**_env(), "HOOK_LOG": str(log)})
+    assert out.returncode == 3
+    line = one_line_error(out.stderr)
+    assert "sink mqtt: " in line and "could not be delivered within 1 s" in line
+    errors = [json.loads(x) for x in log.read_text().splitlines() if '"on_error"' in x]
+    assert errors and errors[0]["where"] == "sink mqtt"
+
+
+def test_broker_restart_loses_nothing(tmp_path, bundle_dir, broker) -> None:
+    need_fsdd()
+    wav = compose(tmp_path / "four.wav", ["2_george_3", "4_jackson_5", "6_lucas_7", "8_george_9"],
+                  groups=[1, 1, 1, 1], utterance_gap_s=1.6)
+    import paho.mqtt.client as mqtt
+
+    rec = Recorder(broker.port, "edgevoice/+/transcript")
+    rec.client.reconnect_delay_set(0.05, 0.2)
+    cfg = write_config(tmp_path, bundle_dir, sinks=[{
+        "name": "mqtt", "broker": broker.url, "reconnect_min": 1.5, "reconnect_max": 2.0}])
+    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
+                             "--input", str(wav), "--realtime"], cwd=REPO,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert len(rec.wait_for("transcript", 1, timeout=30)) >= 1
+        broker.stop()  # the broker goes away mid-stream...
+        time.sleep(2.5)
+        broker.start()  # ...and comes back
+        assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
+        got = rec.wait_for("transcript", 4, timeout=20)
+    finally:
+        proc.kill()
+        rec.close()
+    assert len({t["utterance_id"] for t in got}) == 4
+    assert mqtt  # imported for the recorder's reconnect settings
+
+
+def test_sigterm_stops_cleanly_and_publishes_offline(tmp_path, bundle_dir, broker, recorder
+                                                     ) -> None:
+    cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin"})
+    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
+                             "--broker", broker.url], cwd=REPO, stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=False)
+    try:
+        deadline = time.monotonic() + 20
+        while not recorder.topic("status") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert recorder.topic("status")[-1]["state"] == "online"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        proc.kill()
+    time.sleep(0.3)
+    assert recorder.topic("status")[-1]["state"] == "offline"
+
+
+def test_stdin_source_and_stdout_sink(tmp_path, bundle_dir, digits_wav) -> None:
+    from edgevoice.audio import read_wav, to_int16
+
+    samples, _ = read_wav(digits_wav)
+    cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin", "sample_rate": 16000},
+                       sinks=[{"name": "stdout"}])
+    out = edgevoice("run", "--config", str(cfg), input=None, timeout=60) if False else \
+        subprocess.run([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg)],
+                       input=to_int16(samples).tobytes(), capture_output=True, cwd=REPO,
+                       timeout=60)
+    assert out.returncode == 0, out.stderr.decode()
+    lines = [json.loads(line) for line in out.stdout.decode().splitlines()]
+    assert len(lines) == 2 and all(line["site_id"] == "kitchen" for line in lines)
+
+
+def test_reload_over_mqtt_swaps_the_decoder(tmp_path, bundle_dir, broker, recorder) -> None:
+    cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin"})
+    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
+                             "--broker", broker.url], cwd=REPO, stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not recorder.topic("status") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cfg.write_text(cfg.read_text() + "decoder: {name: beam}\n")
+        recorder.client.publish("edgevoice/kitchen/cmd/reload", b"", qos=1)
+        time.sleep(1.5)
+        bad = cfg.read_text().replace("name: beam", "name: beem")
+        cfg.write_text(bad)
+        recorder.client.publish("edgevoice/kitchen/cmd/reload", b"", qos=1)
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        err = proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.kill()
+    assert "reloaded: model" in err
+    assert "reload failed, keeping the running configuration" in err and "did you mean" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("case", ["not_wav", "empty", "truncated", "missing"])
+def test_bad_input_files(tmp_path, bundle_dir, case) -> None:
+    from test_audio import wav_bytes
+
+    path = tmp_path / "in.wav"
+    content = {"not_wav": b"ID3 this is an mp3", "empty": b"",
+               "truncated": wav_bytes(b"\x00\x01" * 10, data_size=5000)}.get(case)
+    if content is not None:
+        path.write_bytes(content)
+    cfg = write_config(tmp_path, bundle_dir, sinks=[{"name": "stdout"}])
+    out = edgevoice("run", "--config", str(cfg), "--input", str(path))
+    assert out.returncode != 0
+    assert str(path) in one_line_error(out.stderr)
+
+
+@pytest.mark.parametrize("kind", ["8bit", "stereo", "float", "rate44k"])
+def test_unusual_wavs_are_converted(tmp_path, bundle_dir, kind) -> None:
+    import numpy as np
+
+    from edgevoice.audio import read_wav, resample
+    from test_audio import wav_bytes
+
+    need_fsdd()
+    src = compose(tmp_path / "src.wav", ["3_george_1", "5_jackson_2"])
+    x, _ = read_wav(src)
+    rate = 44100 if kind == "rate44k" else 16000
+    x = resample(x, 16000, rate)
+    if kind == "8bit":
+        data = wav_bytes((x * 127 + 128).astype(np.uint8).tobytes(), bits=8)
+    elif kind == "stereo":
+        pcm = (np.stack([x, x], 1) * 32767).astype("<i2").tobytes()
+        data = wav_bytes(pcm, channels=2)
+    elif kind == "float":
+        data = wav_bytes(x.astype("<f4").tobytes(), fmt=3, bits=32)
+    else:
+        data = wav_bytes((x * 32767).astype("<i2").tobytes(), rate=rate)
+    path = tmp_path / f"{kind}.wav"
+    path.write_bytes(data)
+    out = edgevoice("transcribe", "--bundle", str(bundle_dir), str(path))
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["converted_from"]
+    assert result["text"] == "three five"
+
+
+def test_missing_and_corrupt_models(tmp_path, bundle_dir, digits_wav) -> None:
+    import shutil
+
+    out = edgevoice("transcribe", "--bundle", str(tmp_path / "nope"), str(digits_wav))
+    assert out.returncode == 2 and "no such directory" in one_line_error(out.stderr)
+
+    bad = tmp_path / "bad"
+    shutil.copytree(bundle_dir, bad)
+    model = bad / "model.tflite"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    out = edgevoice("run", "--bundle", str(bad), "--input", str(digits_wav),
+                    "--broker", "mqtt://127.0.0.1:1")
+    assert out.returncode == 2 and "sha256 mismatch" in one_line_error(out.stderr)
+
+    from edgevoice.bundle import write_manifest
+
+    model.write_bytes(b"TFL3 garbage that is not a flatbuffer" * 10)
+    meta = yaml.safe_load((bad / "bundle.yaml").read_text())
+    write_manifest(bad, meta)
+    out = edgevoice("transcribe", "--bundle", str(bad), str(digits_wav))
+    assert out.returncode == 1 or out.returncode == 2
+    assert "not a usable TFLite model" in one_line_error(out.stderr)
+
+
+def test_unknown_plugin_and_bad_yaml(tmp_path, bundle_dir) -> None:
+    cfg = write_config(tmp_path, bundle_dir, vad={"name": "silero"})
+    out = edgevoice("run", "--config", str(cfg))
+    assert out.returncode == 2
+    assert "vad.name: unknown vad 'silero'" in one_line_error(out.stderr)
+    cfg.write_text("site_id: [unclosed\n")
+    out = edgevoice("check-config", str(cfg))
+    assert out.returncode == 2 and "line 2, column 1: invalid YAML" in out.stderr
+
+
+def test_no_microphone(tmp_path, bundle_dir) -> None:
+    cfg = write_config(tmp_path, bundle_dir, source={"name": "mic", "device": "no-such-mic-xyz"},
+                       sinks=[{"name": "stdout"}])
+    out = edgevoice("run", "--config", str(cfg))
+    assert out.returncode == 2
+    line = one_line_error(out.stderr)
+    assert "source mic: no" in line and ("no microphone found" in line
+                                         or "no input device 'no-such-mic-xyz'" in line)
+
+
+def test_transcribe_json_lines(tmp_path, bundle_dir, digits_wav) -> None:
+    junk = tmp_path / "junk.wav"
+    junk.write_bytes(b"junk")
+    out = edgevoice("transcribe", "--bundle", str(bundle_dir), str(digits_wav), str(junk))
+    assert out.returncode == 1
+    good, bad = (json.loads(line) for line in out.stdout.splitlines())
+    assert set(good) >= {"file", "text", "confidence", "duration"}
+    assert good["file"] == str(digits_wav) and good["duration"] > 3
+    assert bad["file"] == str(junk) and "not a WAV file" in bad["error"]
+
+
+def test_check_config_reports_model(tmp_path, bundle_dir) -> None:
+    cfg = write_config(tmp_path, bundle_dir)
+    out = edgevoice("check-config", str(cfg))
+    assert out.returncode == 0 and ": OK (source mic" in out.stdout

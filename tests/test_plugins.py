@@ -1,0 +1,123 @@
+"""The plugin system: built-ins through the public hooks, plugin dirs, failures, duplicates."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from edgevoice import hookspecs
+from edgevoice.config import load_settings
+from edgevoice.errors import ConfigError, PluginError
+from edgevoice.plugins import KINDS, create_registry
+
+from support import edgevoice
+
+REPO = Path(__file__).resolve().parents[1]
+
+PLUGIN = '''
+from dataclasses import dataclass
+import pluggy
+hookimpl = pluggy.HookimplMarker("edgevoice")
+
+@dataclass(frozen=True)
+class Opts:
+    prefix: str = ">"
+
+class Shout:
+    """Prints transcripts in capitals."""
+    name = "shout"
+    kind = "sink"
+    Options = Opts
+    def __init__(self, options, ctx):
+        self.options = options
+    def open(self): pass
+    def publish(self, topic, payload):
+        if topic == "transcript":
+            print(self.options.prefix, payload["text"].upper(), flush=True)
+    def flush(self, timeout): return 0
+    def close(self): pass
+
+@hookimpl
+def register_sinks(register):
+    register(Shout)
+
+SEEN = []
+
+@hookimpl
+def on_transcript(transcript):
+    SEEN.append(transcript["text"])
+'''
+
+
+def test_builtins_cover_every_kind_through_the_hooks() -> None:
+    registry = create_registry(entry_points=False)
+    for kind in KINDS:
+        assert registry.components[kind], f"no built-in {kind}"
+        assert {c.provider for c in registry.components[kind].values()} == {"edgevoice"}
+    assert set(registry.components["decoder"]) >= {"greedy", "beam"}
+
+
+def test_every_hookspec_is_documented_and_tested() -> None:
+    here = Path(__file__).parent
+    tests = "\n".join(p.read_text() for p in here.rglob("test_*.py"))
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):
+        if not hasattr(fn, "edgevoice_spec"):
+            continue
+        assert (fn.__doc__ or "").strip(), f"hook {name} has no docstring"
+        assert name in tests, f"hook {name} is not exercised by any test"
+
+
+def test_plugin_dir_component_is_usable(tmp_path: Path) -> None:
+    (tmp_path / "shout.py").write_text(PLUGIN)
+    settings, registry = load_settings(
+        {"plugin_dirs": [str(tmp_path)], "sinks": [{"name": "shout", "prefix": "!"}]}, "t")
+    assert settings.sinks[0].name == "shout"
+    assert settings.sinks[0].options.prefix == "!"
+    assert registry.components["sink"]["shout"].provider == str(tmp_path / "shout.py")
+
+
+def test_plugin_options_are_validated(tmp_path: Path) -> None:
+    (tmp_path / "shout.py").write_text(PLUGIN)
+    with pytest.raises(ConfigError, match=r'sinks\[0\].prefx: unknown option \(did you mean '
+                                          r'"prefix"\?\)'):
+        load_settings({"plugin_dirs": [str(tmp_path)],
+                       "sinks": [{"name": "shout", "prefx": "!"}]}, "t")
+
+
+def test_broken_plugin_is_reported_but_not_fatal(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("import no_such_module_anywhere\n")
+    settings, registry = load_settings({"plugin_dirs": [str(tmp_path)],
+                                        "sinks": [{"name": "stdout"}]}, "t")
+    assert "No module named 'no_such_module_anywhere'" in registry.failures[
+        str(tmp_path / "broken.py")]
+    # ...but using a component that is missing names the broken plugin in the error
+    with pytest.raises(ConfigError, match=r"unknown sink 'broken'.*plugins that failed to load:"
+                                          r".*broken.py"):
+        load_settings({"plugin_dirs": [str(tmp_path)], "sinks": [{"name": "broken"}]}, "t")
+
+
+def test_duplicate_component_names_both_providers(tmp_path: Path) -> None:
+    (tmp_path / "dup.py").write_text(PLUGIN.replace('name = "shout"', 'name = "stdout"'))
+    with pytest.raises(PluginError, match=r"sink 'stdout' is provided twice: by edgevoice .* "
+                                          r"and by .*dup.py"):
+        create_registry((tmp_path,), entry_points=False)
+
+
+def test_plugins_command_lists_providers_and_failures(tmp_path: Path) -> None:
+    (tmp_path / "shout.py").write_text(PLUGIN)
+    (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(f"plugin_dirs: [{tmp_path}]\n")
+    out = edgevoice("plugins", "--config", str(cfg))
+    assert out.returncode == 0, out.stderr
+    assert "sink      shout" in out.stdout and str(tmp_path / "shout.py") in out.stdout
+    assert "decoder   greedy       edgevoice" in out.stdout
+    assert "FAILED" in out.stdout and "RuntimeError: boom" in out.stdout
+
+
+def test_invalid_component_class_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text(PLUGIN.replace('kind = "sink"', 'kind = "sinkk"'))
+    with pytest.raises(PluginError, match=r"Shout.kind is 'sinkk', expected one of"):
+        create_registry((tmp_path,), entry_points=False)
