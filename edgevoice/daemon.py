@@ -113,6 +113,7 @@ class Daemon:
 
     # -- start-up ---------------------------------------------------------------------------
     def start(self) -> None:
+        self._install_signals()
         core = self.settings.core
         bundle = self._load_bundle(self.settings)
         ctx = StageContext(core.site_id, bundle.sample_rate,
@@ -205,7 +206,6 @@ class Daemon:
 
     def run(self) -> int:
         """Process until end of input or a stop signal; returns the process exit code."""
-        self._install_signals()
         core = self.settings.core
         assert self.pipeline is not None
         queue = AudioQueue(int(self.source.sample_rate * core.audio.queue_seconds),

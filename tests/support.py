@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -141,3 +143,31 @@ def edgevoice(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedPro
     """Run the edgevoice CLI as a subprocess, as a user would."""
     return subprocess.run([sys.executable, "-m", "edgevoice", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=REPO, **kw)
+
+
+# -- fixtures (imported by the conftest files of tests/ and of each plugin package) --
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = Broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def recorder(broker: Broker) -> Iterator[Recorder]:
+    r = Recorder(broker.port)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def bundle_dir() -> Path:
+    """The shipped bundle, or EDGEVOICE_TEST_BUNDLE to run the suite against another one."""
+    if os.environ.get("EDGEVOICE_TEST_BUNDLE"):
+        return Path(os.environ["EDGEVOICE_TEST_BUNDLE"])
+    if not (DEFAULT_BUNDLE / "bundle.yaml").exists():
+        pytest.fail("the shipped default bundle edgevoice/models/digits is missing")
+    return DEFAULT_BUNDLE
+

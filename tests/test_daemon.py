@@ -225,9 +225,9 @@ def test_bad_input_files(tmp_path, bundle_dir, case) -> None:
 @pytest.mark.parametrize("kind", ["8bit", "stereo", "float", "rate44k"])
 def test_unusual_wavs_are_converted(tmp_path, bundle_dir, kind) -> None:
     import numpy as np
+    from test_audio import wav_bytes
 
     from edgevoice.audio import read_wav, resample
-    from test_audio import wav_bytes
 
     need_fsdd()
     src = compose(tmp_path / "src.wav", ["3_george_1", "5_jackson_2"])
@@ -245,11 +245,12 @@ def test_unusual_wavs_are_converted(tmp_path, bundle_dir, kind) -> None:
         data = wav_bytes((x * 32767).astype("<i2").tobytes(), rate=rate)
     path = tmp_path / f"{kind}.wav"
     path.write_bytes(data)
-    out = edgevoice("transcribe", "--bundle", str(bundle_dir), str(path))
+    out = edgevoice("transcribe", "--bundle", str(bundle_dir), str(src), str(path))
     assert out.returncode == 0, out.stderr
-    result = json.loads(out.stdout)
-    assert result["converted_from"]
-    assert result["text"] == "three five"
+    reference, result = (json.loads(line) for line in out.stdout.splitlines())
+    assert "converted_from" not in reference and result["converted_from"]
+    assert result["text"] == reference["text"] and result["text"]
+    assert abs(result["duration"] - reference["duration"]) < 0.01
 
 
 def test_missing_and_corrupt_models(tmp_path, bundle_dir, digits_wav) -> None:

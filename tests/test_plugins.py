@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import inspect
+import json
 from pathlib import Path
 
 import pytest
+import yaml
+from support import edgevoice
 
 from edgevoice import hookspecs
 from edgevoice.config import load_settings
 from edgevoice.errors import ConfigError, PluginError
 from edgevoice.plugins import KINDS, create_registry
-
-from support import edgevoice
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -121,3 +122,91 @@ def test_invalid_component_class_is_refused(tmp_path: Path) -> None:
     (tmp_path / "bad.py").write_text(PLUGIN.replace('kind = "sink"', 'kind = "sinkk"'))
     with pytest.raises(PluginError, match=r"Shout.kind is 'sinkk', expected one of"):
         create_registry((tmp_path,), entry_points=False)
+
+
+EVERY_STAGE_PLUGIN = '''
+from dataclasses import dataclass
+import numpy as np
+import pluggy
+from edgevoice.audio import read_wav
+from edgevoice.decoding import GreedyDecoder
+hookimpl = pluggy.HookimplMarker("edgevoice")
+
+@dataclass(frozen=True)
+class FileOpts:
+    path: str = ""
+
+class LoopSource:
+    """Plays a WAV once, like the built-in, to prove sources are pluggable."""
+    name, kind, Options, live = "once", "source", FileOpts, False
+    def __init__(self, options, ctx):
+        self.options = options
+    def open(self):
+        x, info = read_wav(self.options.path)
+        self.sample_rate = info.sample_rate
+        self.blocks = [x[i:i + 320] for i in range(0, len(x), 320)]
+        self.blocks.append(np.zeros(self.sample_rate, np.float32))
+    def read(self):
+        return self.blocks.pop(0) if self.blocks else None
+    def close(self): pass
+
+@dataclass(frozen=True)
+class GainOpts:
+    gain: float = 1.0
+
+class Gain:
+    """Scales the audio."""
+    name, kind, Options = "gain", "denoise", GainOpts
+    def __init__(self, options, ctx):
+        self.g = options.gain
+    def process(self, frame):
+        return np.clip(frame * self.g, -32768, 32767).astype(np.int16)
+    def reset(self): pass
+    def close(self): pass
+
+class Upper(GreedyDecoder):
+    """Greedy, shouted."""
+    name = "upper"
+    def finalize(self):
+        r = super().finalize()
+        from dataclasses import replace
+        return replace(r, text=r.text.upper())
+
+@hookimpl
+def register_sources(register):
+    register(LoopSource)
+
+@hookimpl
+def register_stages(register):
+    register(Gain)
+
+@hookimpl
+def register_decoders(register):
+    register(Upper)
+'''
+
+
+def test_every_stage_kind_can_come_from_a_plugin(tmp_path: Path, bundle_dir: Path) -> None:
+    from support import compose, need_fsdd
+
+    need_fsdd()
+    wav = compose(tmp_path / "a.wav", ["3_george_1", "5_jackson_2"])
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "every.py").write_text(EVERY_STAGE_PLUGIN)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "bundle": str(bundle_dir), "plugin_dirs": [str(tmp_path / "p")],
+        "source": {"name": "once", "path": str(wav)}, "denoise": {"name": "gain", "gain": 0.8},
+        "decoder": {"name": "upper"}, "sinks": [{"name": "stdout"}]}))
+    out = edgevoice("run", "--config", str(cfg))
+    assert out.returncode == 0, out.stderr
+    (line,) = out.stdout.splitlines()
+    text = json.loads(line)["text"]
+    assert text and text == text.upper()
+
+
+def test_installed_entry_point_plugin_is_found() -> None:
+    """The hermes example package (plugins/edgevoice-hermes) is installed by .ci/run."""
+    pytest.importorskip("edgevoice_hermes", reason="pip install -e plugins/edgevoice-hermes")
+    registry = create_registry()
+    assert registry.components["sink"]["hermes"].provider == "hermes"
