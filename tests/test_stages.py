@@ -1,0 +1,120 @@
+"""Segmenter, capture queue and the streaming acoustic model, on real audio."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from support import digit_clip, need_fsdd
+
+from edgevoice.bundle import load_bundle
+from edgevoice.components import SpeechAudio, SpeechEnd, SpeechStart, StageContext
+from edgevoice.daemon import AudioQueue
+from edgevoice.features import LogMel
+from edgevoice.runtime import open_acoustic_model
+from edgevoice.stages.vad import EnergyVad, EnergyVadOptions, WebRtcVad, WebRtcVadOptions
+
+RATE, FRAME = 16000, 320
+
+
+def frames_of(x: np.ndarray) -> list[np.ndarray]:
+    pcm = (np.clip(x, -1, 1) * 32767).astype(np.int16)
+    pcm = np.concatenate((pcm, np.zeros(-len(pcm) % FRAME, np.int16)))
+    return [pcm[i : i + FRAME] for i in range(0, len(pcm), FRAME)]
+
+
+def run(vad, x):  # type: ignore[no-untyped-def]
+    events = [e for f in frames_of(x) for e in vad.process(f)] + vad.flush()
+    return [e for e in events if not isinstance(e, SpeechAudio)], events
+
+
+def silence(s: float) -> np.ndarray:
+    return np.zeros(int(s * RATE), np.float32)
+
+
+CTX = StageContext("t", RATE, FRAME)
+
+
+@pytest.mark.parametrize("vad_cls,opts", [(WebRtcVad, WebRtcVadOptions()),
+                                          (EnergyVad, EnergyVadOptions())])
+def test_segments_utterances_with_preroll_and_hangover(vad_cls, opts) -> None:
+    need_fsdd()
+    a, b = digit_clip("3_george_1"), digit_clip("7_lucas_3")
+    x = np.concatenate([silence(1.0), a, silence(0.2), b, silence(1.5), a, silence(1.0)])
+    marks, events = run(vad_cls(opts, CTX), x)
+    kinds = [type(e) for e in marks]
+    assert kinds == [SpeechStart, SpeechEnd, SpeechStart, SpeechEnd], marks
+    first_start, first_end = marks[0].start, marks[1].end
+    speech_end = 1.0 + (len(a) + len(b)) / RATE + 0.2
+    assert 0.6 <= first_start <= 1.0  # pre-roll reaches back before the speech
+    assert speech_end - 0.3 <= first_end <= speech_end + 0.15  # webrtcvad lags a few frames
+    assert all(not e.too_short for e in marks if isinstance(e, SpeechEnd))
+    audio = sum(1 for e in events if isinstance(e, SpeechAudio))
+    assert audio * FRAME / RATE > 2 * len(a) / RATE  # both utterances carried their audio
+
+
+def test_clicks_are_too_short_and_long_speech_is_cut() -> None:
+    rng = np.random.default_rng(0)
+    click = rng.standard_normal(int(0.1 * RATE)).astype(np.float32) * 0.5
+    opts = EnergyVadOptions(min_utterance_ms=300, max_utterance_ms=1000)
+    marks, _ = run(EnergyVad(opts, CTX), np.concatenate([silence(1), click, silence(1)]))
+    assert isinstance(marks[-1], SpeechEnd) and marks[-1].too_short
+    noise = rng.standard_normal(int(3.0 * RATE)).astype(np.float32) * 0.3
+    marks, _ = run(EnergyVad(opts, CTX), np.concatenate([silence(1), noise, silence(1)]))
+    reasons = [e.reason for e in marks if isinstance(e, SpeechEnd)]
+    assert reasons.count("max_length") >= 2
+
+
+def test_live_queue_drops_oldest_and_counts() -> None:
+    q = AudioQueue(max_samples=1000, live=True, overflow="drop_oldest")
+    for i in range(5):
+        q.put(np.full(400, i, np.int16))
+    assert q.dropped_samples == 1200
+    got = [q.get(0.1)[1] for _ in range(2)]
+    assert [int(b[0]) for b in got] == [3, 4]  # the newest audio survived
+
+
+def test_live_queue_drop_newest() -> None:
+    q = AudioQueue(max_samples=1000, live=True, overflow="drop_newest")
+    for i in range(5):
+        q.put(np.full(400, i, np.int16))
+    assert q.dropped_samples == 1200
+    assert int(q.get(0.1)[1][0]) == 0
+
+
+def test_file_queue_waits_instead_of_dropping() -> None:
+    q = AudioQueue(max_samples=1000, live=False, overflow="drop_oldest")
+    received: list[int] = []
+
+    def consume() -> None:
+        while True:
+            ok, block = q.get(1.0)
+            if ok and block is None:
+                return
+            if ok:
+                received.append(int(block[0]))
+
+    t = threading.Thread(target=consume)
+    t.start()
+    for i in range(50):
+        q.put(np.full(400, i, np.int16))
+    q.put(None)
+    t.join(10)
+    assert received == list(range(50)) and q.dropped_samples == 0
+
+
+def test_acoustic_model_streaming_equals_whole(bundle_dir) -> None:  # type: ignore[no-untyped-def]
+    need_fsdd()
+    bundle = load_bundle(bundle_dir)
+    feats = LogMel(bundle.frontend).compute(digit_clip("4_jackson_8"))
+    model = open_acoustic_model(bundle)
+    assert (model.input_dtype, model.output_dtype) == ("int8", "int8")
+    whole = model.run_utterance(feats)
+    assert whole.shape == (-(-len(feats) // bundle.streaming.stride), len(bundle.tokens))
+    for size in (1, 7, 50):
+        model.reset()
+        parts = [model.process(feats[i : i + size]) for i in range(0, len(feats), size)]
+        parts.append(model.flush())
+        assert np.array_equal(np.concatenate(parts), whole)
+    assert np.allclose(np.exp(whole).sum(axis=1), 1.0, atol=0.1)  # log-softmax output
