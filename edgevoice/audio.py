@@ -36,23 +36,12 @@ class WavInfo:
         return f"{self.sample_rate} Hz {chans} {self.sample_format}"
 
 
-def _chunks(data: bytes, where: str) -> Iterator[tuple[bytes, int, int, bool]]:
-    """Yield (chunk id, offset of body, declared size, truncated) for each RIFF chunk."""
-    pos = 12
-    while pos + 8 <= len(data):
-        cid, size = struct.unpack_from("<4sI", data, pos)
-        body = pos + 8
-        truncated = body + size > len(data)
-        yield cid, body, size, truncated
-        pos = body + size + (size & 1)
-
-
-def _parse_fmt(data: bytes, body: int, size: int, where: str) -> tuple[int, int, int, int]:
-    if size < 16:
-        raise AudioError(f"{where}: 'fmt ' chunk is {size} bytes, expected at least 16")
-    fmt, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", data, body)
-    if fmt == _EXTENSIBLE and size >= 26:
-        fmt = struct.unpack_from("<H", data, body + 24)[0]
+def _parse_fmt(body: bytes, where: str) -> tuple[int, int, int, int]:
+    if len(body) < 16:
+        raise AudioError(f"{where}: 'fmt ' chunk is {len(body)} bytes, expected at least 16")
+    fmt, channels, rate, _, _, bits = struct.unpack_from("<HHIIHH", body, 0)
+    if fmt == _EXTENSIBLE and len(body) >= 26:
+        fmt = struct.unpack_from("<H", body, 24)[0]
     return fmt, channels, rate, bits
 
 
@@ -79,63 +68,104 @@ def _decode_samples(raw: bytes, fmt: int, bits: int, where: str) -> tuple[np.nda
     )
 
 
+class WavReader:
+    """Streams a WAV file as mono float32 in [-1, 1], whatever its PCM/float format and
+    channels, without loading it whole. The header is checked on open: errors (not a WAV,
+    empty, truncated, unsupported encoding) raise AudioError naming the file."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.where = where = str(path)
+        try:
+            self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+        except FileNotFoundError:
+            raise AudioError(f"{where}: no such file") from None
+        except OSError as exc:
+            raise AudioError(f"{where}: cannot read ({exc.strerror})") from None
+        try:
+            self._open()
+        except BaseException:
+            self._f.close()
+            raise
+
+    def _open(self) -> None:
+        f, where = self._f, self.where
+        size = f.seek(0, 2)
+        f.seek(0)
+        head = f.read(12)
+        if size == 0:
+            raise AudioError(f"{where}: file is empty")
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
+            raise AudioError(f"{where}: not a WAV file (no RIFF/WAVE header)")
+        fmt_info: tuple[int, int, int, int] | None = None
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, csize = struct.unpack("<4sI", f.read(8))
+            body = pos + 8
+            if cid == b"fmt ":
+                if body + csize > size:
+                    raise AudioError(f"{where}: truncated inside the 'fmt ' chunk")
+                fmt_info = _parse_fmt(f.read(csize), where)
+            elif cid == b"data":
+                if fmt_info is None:
+                    raise AudioError(f"{where}: 'data' chunk comes before any 'fmt ' chunk")
+                if csize in _STREAMING_SIZES:
+                    csize = size - body  # written by a streaming recorder: read to the end
+                elif body + csize > size:
+                    raise AudioError(f"{where}: truncated: header declares {csize} bytes of "
+                                     f"audio, file holds {size - body}")
+                self._setup(fmt_info, body, csize)
+                return
+            pos = body + csize + (csize & 1)
+        if fmt_info is None:
+            raise AudioError(f"{where}: WAV file has no 'fmt ' chunk")
+        raise AudioError(f"{where}: WAV file has no 'data' chunk (truncated?)")
+
+    def _setup(self, fmt_info: tuple[int, int, int, int], offset: int, nbytes: int) -> None:
+        fmt, channels, rate, bits = fmt_info
+        where = self.where
+        if channels < 1:
+            raise AudioError(f"{where}: WAV header says {channels} channels")
+        if rate < MIN_SAMPLE_RATE:
+            raise AudioError(
+                f"{where}: sample rate {rate} Hz is below the {MIN_SAMPLE_RATE} Hz speech needs")
+        self._fmt, self._bits, self._width = fmt, bits, max(bits // 8, 1) * channels
+        _decode_samples(b"", fmt, bits, where)  # unsupported encodings fail now, not later
+        frames = nbytes // self._width
+        if frames == 0:
+            raise AudioError(f"{where}: WAV file holds no audio samples")
+        self._f.seek(offset)
+        self._left = frames * self._width
+        name = _decode_samples(b"", fmt, bits, where)[1]
+        self.info = WavInfo(rate, channels, name, frames)
+
+    def read(self, frames: int) -> np.ndarray:
+        """Up to `frames` mono samples; an empty array at the end of the data."""
+        n = min(frames * self._width, self._left)
+        raw = self._f.read(n)
+        raw = raw[: len(raw) - len(raw) % self._width]
+        self._left -= n
+        samples, _ = _decode_samples(raw, self._fmt, self._bits, self.where)
+        channels = self.info.channels
+        if channels > 1:
+            samples = samples.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+        return samples
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> WavReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def read_wav(path: str | Path) -> tuple[np.ndarray, WavInfo]:
-    """Read a WAV file as mono float32 in [-1, 1], whatever its PCM/float format and channels.
-
-    Errors (not a WAV, empty, truncated, unsupported encoding) raise AudioError naming the file.
-    """
-    where = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise AudioError(f"{where}: no such file") from None
-    except OSError as exc:
-        raise AudioError(f"{where}: cannot read ({exc.strerror})") from None
-    if not data:
-        raise AudioError(f"{where}: file is empty")
-    if len(data) < 12 or data[:4] not in (b"RIFF", b"RF64") or data[8:12] != b"WAVE":
-        raise AudioError(f"{where}: not a WAV file (no RIFF/WAVE header)")
-    fmt_info: tuple[int, int, int, int] | None = None
-    for cid, body, size, truncated in _chunks(data, where):
-        if cid == b"fmt ":
-            if truncated:
-                raise AudioError(f"{where}: truncated inside the 'fmt ' chunk")
-            fmt_info = _parse_fmt(data, body, size, where)
-        elif cid == b"data":
-            if fmt_info is None:
-                raise AudioError(f"{where}: 'data' chunk comes before any 'fmt ' chunk")
-            fmt, channels, rate, bits = fmt_info
-            if size in _STREAMING_SIZES:
-                size = len(data) - body  # written by a streaming recorder: read to the end
-            elif truncated:
-                raise AudioError(
-                    f"{where}: truncated: header declares {size} bytes of audio, "
-                    f"file holds {len(data) - body}"
-                )
-            return _to_mono(data[body : body + size], fmt, channels, rate, bits, where)
-    if fmt_info is None:
-        raise AudioError(f"{where}: WAV file has no 'fmt ' chunk")
-    raise AudioError(f"{where}: WAV file has no 'data' chunk (truncated?)")
-
-
-def _to_mono(
-    raw: bytes, fmt: int, channels: int, rate: int, bits: int, where: str
-) -> tuple[np.ndarray, WavInfo]:
-    if channels < 1:
-        raise AudioError(f"{where}: WAV header says {channels} channels")
-    if rate < MIN_SAMPLE_RATE:
-        raise AudioError(
-            f"{where}: sample rate {rate} Hz is below the {MIN_SAMPLE_RATE} Hz speech needs"
-        )
-    width = max(bits // 8, 1) * channels
-    raw = raw[: len(raw) - len(raw) % width]
-    samples, name = _decode_samples(raw, fmt, bits, where)
-    if channels > 1:
-        samples = samples.reshape(-1, channels).mean(axis=1)
-    info = WavInfo(rate, channels, name, len(samples))
-    if len(samples) == 0:
-        raise AudioError(f"{where}: WAV file holds no audio samples")
-    return np.ascontiguousarray(samples, dtype=np.float32), info
+    """Read a whole WAV file as mono float32 in [-1, 1] (see WavReader)."""
+    with WavReader(path) as reader:
+        samples = reader.read(reader.info.frames)
+        return np.ascontiguousarray(samples, dtype=np.float32), reader.info
 
 
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:

@@ -49,6 +49,8 @@ CACHE_LIMIT = 200_000  # LM cache entries before it is cleared
 
 @dataclass(frozen=True)
 class HotWord:
+    """A phrase to favour at run time, without retraining (a name, a command)."""
+
     phrase: str  # words to favour, spelled with the model's characters
     boost: float = opt(DEFAULT_BOOST, "natural-log score added when the whole phrase is recognised")
 

@@ -29,13 +29,10 @@ def register_stages(register: Register) -> None:
 
 @hookimpl(trylast=True)
 def register_decoders(register: Register) -> None:
+    from edgevoice.beam import BeamDecoder
     from edgevoice.decoding import GreedyDecoder
 
     register(GreedyDecoder)
-    try:
-        from edgevoice.beam import BeamDecoder
-    except ImportError:  # pragma: no cover - beam search ships with edgevoice
-        return
     register(BeamDecoder)
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgevoice.audio import read_wav
+from edgevoice.audio import WavReader
 from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import AudioError
 from edgevoice.options import opt
@@ -139,25 +139,32 @@ class WavSource(Closeable):
         self.sample_rate = ctx.sample_rate
 
     def open(self) -> None:
-        samples, self.info = read_wav(self.options.path)
+        self._reader = WavReader(self.options.path)
+        self.info = self._reader.info
         self.sample_rate = self.info.sample_rate
-        tail = np.zeros(self.sample_rate * self.options.tail_silence_ms // 1000, np.float32)
-        self._samples = np.concatenate((samples, tail))
+        self._tail = self.sample_rate * self.options.tail_silence_ms // 1000
         self._pos = 0
         self._block = max(1, self.sample_rate * self.options.block_ms // 1000)
         self._t0 = time.monotonic()
 
     def read(self) -> np.ndarray | None:
-        if self._pos >= len(self._samples):
-            return None
         if self.options.realtime:
-            due = self._t0 + self._pos / self.sample_rate
-            delay = due - time.monotonic()
+            delay = self._t0 + self._pos / self.sample_rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
-        block = self._samples[self._pos : self._pos + self._block]
+        block = self._reader.read(self._block)
+        if not len(block):
+            if self._tail <= 0:
+                return None
+            block = np.zeros(min(self._block, self._tail), np.float32)
+            self._tail -= len(block)
         self._pos += len(block)
         return block
+
+    def close(self) -> None:
+        if getattr(self, "_reader", None) is not None:
+            self._reader.close()
+            self._reader = None
 
 
 @dataclass(frozen=True)
