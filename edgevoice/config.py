@@ -59,7 +59,7 @@ class CoreSchema:
     vad: dict[str, Any] = opt({"name": "webrtcvad"}, "voice activity detection / segmenter")
     frontend: dict[str, Any] = opt({"name": "logmel"}, "feature frontend")
     model: dict[str, Any] = opt({"name": "tflite"}, "acoustic model runner")
-    decoder: dict[str, Any] = opt({"name": "greedy"}, "CTC decoder")
+    decoder: dict[str, Any] = opt({"name": "beam"}, "CTC decoder")
     sinks: tuple[dict[str, Any], ...] = opt([{"name": "mqtt"}], "where transcripts go")
 
 
