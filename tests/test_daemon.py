@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -65,7 +66,7 @@ def test_wav_to_mqtt_transcripts(tmp_path, bundle_dir, broker, recorder, digits_
     cfg = write_config(tmp_path, bundle_dir, plugin_dirs=[str(hooks)])
     log = tmp_path / "hooks.jsonl"
     out = edgevoice("run", "--config", str(cfg), "--input", str(digits_wav),
-                    "--broker", broker.url, env={**_env(), "HOOK_LOG": str(log)})
+                    "--broker", broker.url, env={**os.environ, "HOOK_LOG": str(log)})
     assert out.returncode == 0, out.stderr
     transcripts = recorder.wait_for("transcript", 2)
     assert len(transcripts) == 2
@@ -98,11 +99,6 @@ def test_digits_are_recognised(tmp_path, bundle_dir, broker, recorder, digits_wa
     assert texts == ["three five seven", "one nine"]
 
 
-def _env() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
-
 
 def test_unreachable_broker_is_reported_not_lost(tmp_path, bundle_dir, digits_wav) -> None:
     hooks = tmp_path / "hooks"
@@ -112,7 +108,8 @@ def test_unreachable_broker_is_reported_not_lost(tmp_path, bundle_dir, digits_wa
     cfg = write_config(tmp_path, bundle_dir, delivery_timeout=1.0, plugin_dirs=[str(hooks)])
     port = free_port()  # nothing listens here
     out = edgevoice("run", "--config", str(cfg), "--input", str(digits_wav),
-                    "--broker", f"mqtt://127.0.0.1:{port}", env={**_env(), "HOOK_LOG": str(log)})
+                    "--broker", f"mqtt://127.0.0.1:{port}",
+                    env={**os.environ, "HOOK_LOG": str(log)})
     assert out.returncode == 3
     line = one_line_error(out.stderr)
     assert "sink mqtt: " in line and "could not be delivered within 1 s" in line

@@ -1,0 +1,126 @@
+"""Peer comparison: the default edgevoice bundle (INT8, greedy) vs PocketSphinx on the same audio.
+
+Both recognisers get the recipe's held-out test set: connected digit strings composed from a
+speaker the edgevoice model never heard (fixed seed), clean and with noise at 5/10/15 dB SNR
+(fixed seed). PocketSphinx uses its bundled en-us acoustic model restricted by a digits JSGF
+grammar. Prints WER and real-time factor side by side.
+
+    pip install pocketsphinx   # or: pip install 'edgevoice[peer]'
+    python benchmarks/peer_pocketsphinx.py [--bundle edgevoice/models/digits] [--fsdd DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from edgevoice.audio import to_int16
+from edgevoice.build.data import DIGIT_WORDS, WordBank, read_fsdd, split_by_speaker
+from edgevoice.build.evaluate import TestSet, greedy_texts, heldout_sets, wer
+from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
+from edgevoice.bundle import load_bundle
+from edgevoice.features import LogMel
+from edgevoice.runtime import open_acoustic_model
+
+RATE = 16000
+GRAMMAR = ("#JSGF V1.0;\ngrammar digits;\npublic <digits> = ( "
+           + " | ".join((*DIGIT_WORDS, "oh")) + " )+ ;\n")
+
+
+def run_edgevoice(bundle_dir: str, sets: list[TestSet]) -> dict[str, tuple[float, float]]:
+    bundle = load_bundle(bundle_dir)
+    am = open_acoustic_model(bundle)
+    frontend = LogMel(bundle.frontend)
+    out = {}
+    for ts in sets:
+        t0 = time.perf_counter()
+        logp = [am.run_utterance(frontend.compute(x)) for x in ts.audio]
+        hyps = greedy_texts(logp, bundle.tokens, bundle.blank)
+        elapsed = time.perf_counter() - t0
+        out[ts.name] = (wer(ts.texts, hyps), elapsed / _seconds(ts))
+    return out
+
+
+def run_pocketsphinx(sets: list[TestSet], options: dict[str, Any] | None = None
+                     ) -> dict[str, tuple[float, float]]:
+    try:
+        from pocketsphinx import Decoder
+    except ImportError:
+        sys.exit("peer benchmark needs PocketSphinx: pip install pocketsphinx")
+    with tempfile.NamedTemporaryFile("w", suffix=".gram", delete=False) as f:
+        f.write(GRAMMAR)
+    decoder = Decoder(samprate=RATE, jsgf=f.name, loglevel="FATAL", **(options or {}))
+    out = {}
+    for ts in sets:
+        hyps = []
+        t0 = time.perf_counter()
+        for x in ts.audio:
+            decoder.start_utt()
+            decoder.process_raw(to_int16(x).tobytes(), full_utt=True)
+            decoder.end_utt()
+            hyp = decoder.hyp()
+            words = hyp.hypstr.split() if hyp is not None else []
+            hyps.append(" ".join("zero" if w == "oh" else w for w in words))
+        elapsed = time.perf_counter() - t0
+        out[ts.name] = (wer(ts.texts, hyps), elapsed / _seconds(ts))
+    Path(f.name).unlink()
+    return out
+
+
+def _seconds(ts: TestSet) -> float:
+    return sum(len(x) for x in ts.audio) / RATE
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--bundle", default="edgevoice/models/digits")
+    p.add_argument("--recipe", default=str(DEFAULT_RECIPE))
+    p.add_argument("--fsdd", help="FSDD folder (default: the recipe's data.fsdd)")
+    p.add_argument("--speaker", help="held-out speaker (default: the recipe's)")
+    p.add_argument("--utterances", type=int, help="test utterances (default: the recipe's)")
+    p.add_argument("--ps-option", action="append", default=[], metavar="NAME=VALUE",
+                   help="extra PocketSphinx option, e.g. pip=0.1 (default: its own defaults)")
+    args = p.parse_args()
+    ps_options = {k: yaml.safe_load(v) for k, _, v in (o.partition("=") for o in args.ps_option)}
+    overrides: dict = {}
+    if args.fsdd:
+        overrides["data.fsdd"] = args.fsdd
+    if args.speaker:
+        overrides["data.test_speakers"] = [args.speaker]
+    if args.utterances:
+        overrides["evaluate.utterances"] = args.utterances
+    recipe = load_recipe(args.recipe, overrides)
+    heard = load_bundle(args.bundle).metrics.get("train_speakers", [])
+    overlap = set(heard) & set(recipe.data.test_speakers)
+    if overlap:
+        print(f"WARNING: the bundle was trained on {', '.join(sorted(overlap))}: not a fair test")
+    train, test = split_by_speaker(read_fsdd(recipe.data.fsdd), recipe.data.test_speakers)
+    sets = heldout_sets(WordBank.from_clips(test, RATE), WordBank.from_clips(train, RATE),
+                        recipe.evaluate, RATE)
+    ev = run_edgevoice(args.bundle, sets)
+    ps = run_pocketsphinx(sets, ps_options)
+    e = recipe.evaluate
+    print(f"held-out speaker(s): {', '.join(recipe.data.test_speakers)}; {len(sets[0].texts)} "
+          f"utterances of {e.min_words}-{e.max_words} digits, {_seconds(sets[0]):.0f} s per "
+          f"set, seed {e.seed}; noise {'/'.join(e.noise_kinds)}; PocketSphinx en-us + digits "
+          f"JSGF {ps_options or '(default options)'}")
+    print(f"{'test set':<10} {'edgevoice WER':>14} {'PocketSphinx WER':>17} "
+          f"{'edgevoice RTF':>14} {'PocketSphinx RTF':>17}")
+    for ts in sets:
+        print(f"{ts.name:<10} {100 * ev[ts.name][0]:>13.1f}% {100 * ps[ts.name][0]:>16.1f}% "
+              f"{ev[ts.name][1]:>14.4f} {ps[ts.name][1]:>17.4f}")
+    noisy = [ts.name for ts in sets[1:]]
+    if noisy:
+        print(f"{'noisy avg':<10} {100 * np.mean([ev[n][0] for n in noisy]):>13.1f}% "
+              f"{100 * np.mean([ps[n][0] for n in noisy]):>16.1f}%")
+
+
+if __name__ == "__main__":
+    main()

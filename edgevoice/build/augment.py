@@ -1,0 +1,206 @@
+"""On-the-fly augmentation: speed, tempo, pitch, gain, tilt, noise, babble, reverb, SpecAugment.
+
+Waveform functions take float32 samples and a numpy Generator and return new float32 samples;
+`Augmenter` chains them with the probabilities and ranges of a recipe's `augment` section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from edgevoice.audio import resample
+
+if TYPE_CHECKING:
+    from edgevoice.build.recipe import AugmentSettings
+
+NOISE_KINDS = ("white", "pink", "brown", "babble")
+
+
+def speed(x: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
+    """Play faster (factor > 1) or slower: tempo, pitch and formants move together (like VTLP)."""
+    return resample(x, int(round(sample_rate * factor)), sample_rate)
+
+
+def tempo(x: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
+    """Change duration by 1/factor keeping pitch (WSOLA: overlap-add with waveform alignment)."""
+    win = int(0.03 * sample_rate)
+    hop_out = win // 2
+    hop_in = hop_out * factor
+    tol = win // 4
+    window = np.hanning(win).astype(np.float32)
+    n_out = int(len(x) / factor)
+    if len(x) < 2 * win or n_out < win:
+        return x
+    out = np.zeros(n_out + win, np.float32)
+    norm = np.zeros(n_out + win, np.float32)
+    xp = np.concatenate((np.zeros(tol, np.float32), x, np.zeros(win + tol, np.float32)))
+    prev_next = xp[tol : tol + win]
+    k = 0
+    while k * hop_out + win <= len(out):
+        centre = int(k * hop_in) + tol
+        if centre + win + tol > len(xp):
+            break
+        if k:
+            # Shift by the offset whose segment best continues the previous one.
+            region = xp[centre - tol : centre + tol + win // 2]
+            scores = np.correlate(region, prev_next[: win // 2], mode="valid")
+            centre += int(np.argmax(scores)) - tol
+        prev_next = xp[centre + hop_out : centre + hop_out + win]
+        out[k * hop_out : k * hop_out + win] += xp[centre : centre + win] * window
+        norm[k * hop_out : k * hop_out + win] += window
+        k += 1
+    return (out / np.maximum(norm, 1e-3))[:n_out]
+
+
+def pitch(x: np.ndarray, semitones: float, sample_rate: int) -> np.ndarray:
+    """Shift pitch (and formants) by `semitones`, keeping the duration."""
+    factor = 2 ** (semitones / 12)
+    return speed(tempo(x, 1 / factor, sample_rate), factor, sample_rate)
+
+
+def gain(x: np.ndarray, db: float) -> np.ndarray:
+    return (x * 10 ** (db / 20)).astype(np.float32)
+
+
+def tilt(x: np.ndarray, coef: float) -> np.ndarray:
+    """First-order spectral tilt (coef > 0 brightens, < 0 darkens): a cheap microphone/channel."""
+    y = np.empty_like(x)
+    y[0] = x[0]
+    y[1:] = x[1:] - coef * x[:-1]
+    peak_in, peak_out = np.max(np.abs(x)) + 1e-9, np.max(np.abs(y)) + 1e-9
+    return (y * (peak_in / peak_out)).astype(np.float32)
+
+
+def coloured_noise(kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """White, pink (1/f) or brown (1/f^2) noise with unit RMS."""
+    white = rng.standard_normal(n).astype(np.float32)
+    if kind != "white":
+        spec = np.fft.rfft(white)
+        f = np.arange(len(spec), dtype=np.float32)
+        f[0] = 1.0
+        spec /= f ** (0.5 if kind == "pink" else 1.0)
+        white = np.fft.irfft(spec, n).astype(np.float32)
+    return white / (np.sqrt(np.mean(white**2)) + 1e-9)
+
+
+def babble(n: int, rng: np.random.Generator, sources: Sequence[np.ndarray], talkers: int = 3
+           ) -> np.ndarray:
+    """Several overlapping voices, each a chain of random word recordings; unit RMS."""
+    out = np.zeros(n, np.float32)
+    for _ in range(talkers):
+        pos = int(rng.integers(0, max(n // 4, 1)))
+        while pos < n:
+            word = sources[int(rng.integers(len(sources)))]
+            end = min(pos + len(word), n)
+            out[pos:end] += word[: end - pos] / (np.sqrt(np.mean(word**2)) + 1e-9)
+            pos = end + int(rng.integers(0, n // 8 + 1))
+    return out / (np.sqrt(np.mean(out**2)) + 1e-9)
+
+
+def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
+    """Mix unit-RMS-or-any `noise` into `x` at `snr_db`, measured on the active part of `x`."""
+    active = x[np.abs(x) > 0.1 * np.max(np.abs(x))] if np.any(x) else x
+    p_sig = float(np.mean(active**2)) if len(active) else 0.0
+    p_noise = float(np.mean(noise**2)) + 1e-12
+    scale = np.sqrt(p_sig / (p_noise * 10 ** (snr_db / 10)))
+    return (x + scale * noise[: len(x)]).astype(np.float32)
+
+
+def make_noise(kind: str, n: int, rng: np.random.Generator,
+               babble_sources: Sequence[np.ndarray] = ()) -> np.ndarray:
+    if kind == "babble" and babble_sources:
+        return babble(n, rng, babble_sources)
+    return coloured_noise("pink" if kind == "babble" else kind, n, rng)
+
+
+class NoiseBank:
+    """Long stretches of generated noise, cut at random offsets: as random as fresh noise for
+    a training utterance, without an FFT of odd length per utterance."""
+
+    def __init__(self, seconds: float, sample_rate: int, seed: int = 0) -> None:
+        self._n = int(seconds * sample_rate)
+        self._seed = seed
+        self._cache: dict[str, np.ndarray] = {}
+
+    def get(self, kind: str, n: int, rng: np.random.Generator,
+            babble_sources: Sequence[np.ndarray] = ()) -> np.ndarray:
+        if kind == "babble" or n > self._n:
+            return make_noise(kind, n, rng, babble_sources)
+        if kind not in self._cache:
+            self._cache[kind] = coloured_noise(kind, 1 << int(np.ceil(np.log2(self._n))),
+                                               np.random.default_rng(self._seed))
+        bank = self._cache[kind]
+        start = int(rng.integers(0, len(bank) - n))
+        return bank[start : start + n]
+
+
+def reverb(x: np.ndarray, rng: np.random.Generator, sample_rate: int,
+           rt60: tuple[float, float] = (0.15, 0.6)) -> np.ndarray:
+    """Convolve with a synthetic room response: direct path + exponentially decaying noise tail."""
+    t60 = rng.uniform(*rt60)
+    n = int(t60 * sample_rate)
+    t = np.arange(n, dtype=np.float32) / sample_rate
+    rir = rng.standard_normal(n).astype(np.float32) * np.exp(-6.9 * t / t60).astype(np.float32)
+    rir[: int(0.002 * sample_rate)] = 0.0
+    rir *= rng.uniform(0.1, 0.5) / (np.sqrt(np.sum(rir**2)) + 1e-9)
+    rir[0] = 1.0
+    size = 1 << int(np.ceil(np.log2(len(x) + n)))
+    y = np.fft.irfft(np.fft.rfft(x, size) * np.fft.rfft(rir, size), size)[: len(x)]
+    peak_in, peak_out = np.max(np.abs(x)) + 1e-9, np.max(np.abs(y)) + 1e-9
+    return (y * (peak_in / peak_out)).astype(np.float32)
+
+
+def spec_augment(feats: np.ndarray, rng: np.random.Generator, freq_masks: int, freq_width: int,
+                 time_masks: int, time_width: int) -> np.ndarray:
+    """Zero (the normalised mean) random bands and stretches of a [frames, bands] array."""
+    out = feats.copy()
+    bands = out.shape[1]
+    for _ in range(freq_masks):
+        w = int(rng.integers(0, freq_width + 1))
+        f0 = int(rng.integers(0, max(bands - w, 1)))
+        out[:, f0 : f0 + w] = 0.0
+    for _ in range(time_masks):
+        w = int(rng.integers(0, time_width + 1))
+        t0 = int(rng.integers(0, max(len(out) - w, 1)))
+        out[t0 : t0 + w] = 0.0
+    return out
+
+
+class Augmenter:
+    """Applies a recipe's waveform augmentation chain to one utterance at a time."""
+
+    def __init__(self, settings: AugmentSettings, sample_rate: int,
+                 babble_sources: Sequence[np.ndarray] = ()) -> None:
+        self.s = settings
+        self.rate = sample_rate
+        self.babble_sources = list(babble_sources)
+        self.noise = NoiseBank(30.0, sample_rate)
+
+    def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        s, rate = self.s, self.rate
+        if rng.random() < s.p_speed:
+            x = speed(x, rng.uniform(*s.speed), rate)
+        if rng.random() < s.p_tempo:
+            x = tempo(x, rng.uniform(*s.tempo), rate)
+        if rng.random() < s.p_pitch:
+            x = pitch(x, rng.uniform(*s.pitch), rate)
+        if rng.random() < s.p_tilt:
+            x = tilt(x, rng.uniform(*s.tilt))
+        if rng.random() < s.p_reverb:
+            x = reverb(x, rng, rate, s.rt60)
+        if rng.random() < s.p_noise:
+            kinds = [k for k in s.noise_kinds if k != "babble" or self.babble_sources]
+            kind = kinds[int(rng.integers(len(kinds)))]
+            x = add_noise(x, self.noise.get(kind, len(x), rng, self.babble_sources),
+                          rng.uniform(*s.snr))
+        x = gain(x, rng.uniform(*s.gain_db))
+        return np.clip(x, -1.0, 1.0)
+
+    def features(self, feats: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        s = self.s
+        if rng.random() >= s.p_specaugment:
+            return feats
+        return spec_augment(feats, rng, s.freq_masks, s.freq_width, s.time_masks, s.time_width)

@@ -1,0 +1,112 @@
+"""Training batches: composed utterances -> augmentation -> the daemon's frontend -> padded arrays.
+
+Batches are made in worker processes (spawned, so they never inherit TensorFlow) while the main
+process trains; each batch is reproducible from its seed.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgevoice.build.augment import Augmenter
+from edgevoice.build.data import WordBank, compose, encode_text
+from edgevoice.build.recipe import Recipe
+from edgevoice.features import LogMel, LogMelSettings
+
+
+@dataclass(frozen=True)
+class Batch:
+    feats: np.ndarray  # [B, T, n_mels] float32, `context` zero frames first, zero-padded at end
+    feat_lens: np.ndarray  # [B] int32, frames including the leading context
+    labels: np.ndarray  # [B, L] int32 token ids, zero-padded
+    label_lens: np.ndarray  # [B] int32
+
+
+def pad_features(feats: list[np.ndarray], context: int, multiple: int = 2
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Stack utterances after `context` leading zero frames (as the daemon's runner does)."""
+    lens = np.array([len(f) + context for f in feats], np.int32)
+    width = int(-(-lens.max() // multiple) * multiple)
+    out = np.zeros((len(feats), width, feats[0].shape[1]), np.float32)
+    for i, f in enumerate(feats):
+        out[i, context : context + len(f)] = f
+    return out, lens
+
+
+class BatchMaker:
+    """Makes augmented training batches from real and synthetic word banks."""
+
+    def __init__(self, recipe: Recipe, frontend: LogMelSettings, real: WordBank,
+                 synth: WordBank | None, context: int) -> None:
+        self.recipe = recipe
+        self.frontend = LogMel(frontend)
+        self.rate = frontend.sample_rate
+        self.context = context
+        self.real, self.synth = real, synth
+        sources = [x for words in real.speakers.values() for takes in words.values()
+                   for x in takes]
+        self.augment = Augmenter(recipe.augment, self.rate, sources[::3])
+
+    def utterances(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str]]:
+        d = self.recipe.data
+        real = compose(self.real, rng, self.rate, d.min_words, d.max_words, d.gap)
+        synth = (compose(self.synth, rng, self.rate, d.min_words, d.max_words, d.gap)
+                 if self.synth else None)
+        while True:
+            gen = synth if synth is not None and rng.random() < d.p_synth else real
+            x, text, _ = next(gen)
+            yield self.augment(x, rng), text
+
+    def batch(self, seed: int, size: int) -> Batch:
+        rng = np.random.default_rng(seed)
+        feats, labels = [], []
+        for x, text in _take(self.utterances(rng), size):
+            feats.append(self.augment.features(self.frontend.compute(x), rng))
+            labels.append(encode_text(text))
+        padded, lens = pad_features(feats, self.context)
+        label_lens = np.array([len(t) for t in labels], np.int32)
+        lab = np.zeros((size, int(label_lens.max())), np.int32)
+        for i, t in enumerate(labels):
+            lab[i, : len(t)] = t
+        return Batch(padded, lens, lab, label_lens)
+
+
+def _take(gen: Iterator, n: int) -> list:
+    return [next(gen) for _ in range(n)]
+
+
+_WORKER: BatchMaker | None = None
+
+
+def _init_worker(maker: BatchMaker) -> None:
+    global _WORKER
+    _WORKER = maker
+
+
+def _make(args: tuple[int, int]) -> Batch:
+    assert _WORKER is not None
+    return _WORKER.batch(*args)
+
+
+def batch_stream(maker: BatchMaker, seed: int, size: int, start: int, workers: int
+                 ) -> Generator[Batch, None, None]:
+    """Endless batches numbered from `start`; batch i always comes from the same seed."""
+    if workers <= 0:
+        i = start
+        while True:
+            yield maker.batch(seed * 1_000_003 + i, size)
+            i += 1
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(workers, _init_worker, (maker,)) as pool:
+        pending: deque = deque()
+        i = start
+        while True:
+            while len(pending) < 2 * workers + 1:  # bounded read-ahead
+                pending.append(pool.apply_async(_make, ((seed * 1_000_003 + i, size),)))
+                i += 1
+            yield pending.popleft().get()

@@ -1,0 +1,244 @@
+"""Training data: clips from FSDD folders and manifests, speaker splits, connected utterances.
+
+Data preparation is a chain of generators (clips -> composed utterances -> augmentation ->
+features), and every feature goes through the daemon's own frontend (`edgevoice.features.LogMel`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edgevoice.audio import read_wav, resample
+from edgevoice.errors import AudioError, BuildError
+from edgevoice.features import LogMel, LogMelSettings
+
+TOKENS: tuple[str, ...] = ("<blank>", " ", "'", *"abcdefghijklmnopqrstuvwxyz")
+BLANK = 0
+DIGIT_WORDS: tuple[str, ...] = (
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
+)
+FSDD_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$")
+SILENCE_PEAK = 1e-3  # peak amplitude (full scale 1.0) below which a clip counts as silent
+AUDIO_KEYS = ("audio", "path", "audio_path", "file")
+TEXT_KEYS = ("text", "transcript", "sentence")
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One recording: an audio file, its lowercase transcript and who spoke it."""
+
+    path: Path
+    text: str
+    speaker: str
+    where: str = ""  # "file:line" the transcript came from, for error messages
+
+
+def encode_text(text: str, where: str = "transcript") -> list[int]:
+    """Transcript -> token ids; a character outside the token set is a BuildError naming `where`."""
+    index = {t: i for i, t in enumerate(TOKENS)}
+    ids = []
+    for pos, ch in enumerate(text):
+        if ch not in index or ch == TOKENS[BLANK]:
+            raise BuildError(
+                f"{where}: character {ch!r} (position {pos + 1} of {text!r}) is not in the token "
+                "set (lowercase a-z, apostrophe, space); spell numbers and symbols out as words"
+            )
+        ids.append(index[ch])
+    return ids
+
+
+def normalise_text(text: str) -> str:
+    """Lowercase and squeeze whitespace; other characters are left for `encode_text` to judge."""
+    return " ".join(text.lower().split())
+
+
+def read_fsdd(folder: str | Path) -> list[Clip]:
+    """Clips from an FSDD-style folder of `{digit}_{speaker}_{take}.wav` files."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise BuildError(
+            f"data folder {root} does not exist; point the recipe's data.fsdd (or --fsdd) at a "
+            "folder of {digit}_{speaker}_{take}.wav files"
+        )
+    clips = []
+    for path in sorted(root.iterdir()):
+        m = FSDD_NAME.match(path.name)
+        if m:
+            clips.append(Clip(path, DIGIT_WORDS[int(m.group(1))], m.group(2), str(path)))
+    if not clips:
+        raise BuildError(f"{root}: no {{digit}}_{{speaker}}_{{take}}.wav files in this folder")
+    return clips
+
+
+def read_manifest(path: str | Path) -> list[Clip]:
+    """Clips from a JSON-lines or CSV manifest with an audio path and a transcript per row.
+
+    Columns: audio (or path/file), text (or transcript/sentence), optional speaker. Relative audio
+    paths are taken relative to the manifest's folder.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BuildError(f"manifest {path} does not exist")
+    rows = _json_rows(path) if path.suffix in (".jsonl", ".json") else _csv_rows(path)
+    clips = []
+    for where, row in rows:
+        audio = next((row[k] for k in AUDIO_KEYS if row.get(k)), None)
+        text = next((row[k] for k in TEXT_KEYS if k in row), None)
+        if audio is None or text is None:
+            raise BuildError(
+                f"{where}: expected columns audio and text (have: {', '.join(row) or 'none'}); "
+                f"audio may also be called {', '.join(AUDIO_KEYS[1:])}, text "
+                f"{', '.join(TEXT_KEYS[1:])}"
+            )
+        text = normalise_text(str(text))
+        encode_text(text, where)
+        audio_path = Path(str(audio))
+        if not audio_path.is_absolute():
+            audio_path = path.parent / audio_path
+        speaker = str(row.get("speaker") or audio_path.parent.name or "unknown")
+        clips.append(Clip(audio_path, text, speaker, where))
+    if not clips:
+        raise BuildError(f"{path}: manifest has no rows")
+    return clips
+
+
+def _json_rows(path: Path) -> Iterator[tuple[str, dict]]:
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BuildError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict):
+            raise BuildError(f"{path}:{n}: expected a JSON object with audio and text")
+        yield f"{path}:{n}", row
+
+
+def _csv_rows(path: Path) -> Iterator[tuple[str, dict]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        for n, row in enumerate(reader, 2):
+            yield f"{path}:{n}", {k.strip(): v for k, v in row.items() if k}
+
+
+def split_by_speaker(
+    clips: Sequence[Clip], test_speakers: Sequence[str]
+) -> tuple[list[Clip], list[Clip]]:
+    """(train, test): whole speakers go to one side, never single files."""
+    speakers = {c.speaker for c in clips}
+    missing = [s for s in test_speakers if s not in speakers]
+    if missing:
+        raise BuildError(
+            f"held-out speaker(s) {', '.join(missing)} not in the data "
+            f"(speakers: {', '.join(sorted(speakers))})"
+        )
+    test = [c for c in clips if c.speaker in test_speakers]
+    train = [c for c in clips if c.speaker not in test_speakers]
+    if not train:
+        raise BuildError("every speaker is held out: nothing left to train on")
+    return train, test
+
+
+def load_audio(clip: Clip | Path, sample_rate: int) -> np.ndarray:
+    """A clip's samples at `sample_rate`; unreadable or silent audio is a BuildError."""
+    path = clip.path if isinstance(clip, Clip) else Path(clip)
+    try:
+        samples, info = read_wav(path)
+    except AudioError as exc:
+        raise BuildError(str(exc)) from None
+    if not len(samples) or float(np.max(np.abs(samples))) < SILENCE_PEAK:
+        raise BuildError(f"{path}: audio is silent (peak below {SILENCE_PEAK}); remove the file "
+                         "from the data or the manifest")
+    return resample(samples, info.sample_rate, sample_rate)
+
+
+def wav_features(path: str | Path, settings: LogMelSettings) -> np.ndarray:
+    """Features of a WAV file exactly as the daemon computes them (read, resample, LogMel)."""
+    return LogMel(settings).compute(load_audio(Path(path), settings.sample_rate))
+
+
+def trim(x: np.ndarray, sample_rate: int, floor_db: float = 35.0, margin: float = 0.04
+         ) -> np.ndarray:
+    """Cut leading/trailing stretches more than `floor_db` below the clip's loudest 10 ms."""
+    hop = sample_rate // 100
+    n = len(x) // hop
+    if n < 3:
+        return x
+    energy = 10 * np.log10(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
+    loud = np.flatnonzero(energy > energy.max() - floor_db)
+    pad = int(margin * sample_rate)
+    return x[max(loud[0] * hop - pad, 0) : min((loud[-1] + 1) * hop + pad, len(x))]
+
+
+@dataclass(frozen=True)
+class WordBank:
+    """Trimmed word recordings grouped by speaker: speaker -> word -> list of sample arrays."""
+
+    speakers: dict[str, dict[str, list[np.ndarray]]]
+
+    @classmethod
+    def from_clips(cls, clips: Sequence[Clip], sample_rate: int) -> WordBank:
+        bank: dict[str, dict[str, list[np.ndarray]]] = {}
+        for clip in clips:
+            x = trim(load_audio(clip, sample_rate), sample_rate)
+            bank.setdefault(clip.speaker, {}).setdefault(clip.text, []).append(x)
+        return cls(bank)
+
+    def __len__(self) -> int:
+        return sum(len(v) for words in self.speakers.values() for v in words.values())
+
+
+def compose(
+    bank: WordBank,
+    rng: np.random.Generator,
+    sample_rate: int,
+    min_words: int = 1,
+    max_words: int = 7,
+    gap: tuple[float, float] = (0.05, 0.35),
+    edge: tuple[float, float] = (0.1, 0.4),
+    floor_db: tuple[float, float] = (-65.0, -45.0),
+    speakers: Sequence[str] | None = None,
+) -> Iterator[tuple[np.ndarray, str, str]]:
+    """Endless connected utterances (samples, transcript, speaker) from one speaker's words.
+
+    Words are joined with random gaps (seconds) and framed with leading/trailing silence; gaps and
+    edges hold faint noise at `floor_db` dBFS, as a real microphone never gives digital silence.
+    """
+    names = list(speakers) if speakers is not None else sorted(bank.speakers)
+    while True:
+        speaker = names[int(rng.integers(len(names)))]
+        words = bank.speakers[speaker]
+        vocab = sorted(words)
+        n = int(rng.integers(min_words, max_words + 1))
+        chosen = [vocab[int(rng.integers(len(vocab)))] for _ in range(n)]
+        pieces = [_silence(rng.uniform(*edge), sample_rate)]
+        for k, word in enumerate(chosen):
+            takes = words[word]
+            pieces.append(takes[int(rng.integers(len(takes)))])
+            if k < n - 1:
+                pieces.append(_silence(rng.uniform(*gap), sample_rate))
+        pieces.append(_silence(rng.uniform(*edge), sample_rate))
+        x = np.concatenate(pieces).astype(np.float32)
+        level = 10 ** (rng.uniform(*floor_db) / 20)
+        x += (level * rng.standard_normal(len(x))).astype(np.float32)
+        yield x, " ".join(chosen), speaker
+
+
+def _silence(seconds: float, sample_rate: int) -> np.ndarray:
+    return np.zeros(int(seconds * sample_rate), np.float32)
+
+
+def heldout_utterances(bank: WordBank, n: int, seed: int, sample_rate: int,
+                    min_words: int = 3, max_words: int = 7) -> list[tuple[np.ndarray, str]]:
+    """The fixed held-out test set: `n` connected digit strings, reproducible from `seed`."""
+    gen = compose(bank, np.random.default_rng(seed), sample_rate, min_words, max_words,
+                  floor_db=(-60.0, -50.0))
+    return [(x, text) for x, text, _ in (next(gen) for _ in range(n))]

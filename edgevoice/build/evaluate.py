@@ -1,0 +1,121 @@
+"""Evaluation: WER/CER by edit distance, held-out test sets (clean and noisy), cost and latency.
+
+The INT8 model is always run through `edgevoice.runtime.AcousticModel` and decoded with the
+daemon's GreedyDecoder, so the figures are what the daemon will do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgevoice.build.augment import add_noise, make_noise
+from edgevoice.build.data import WordBank, heldout_utterances
+from edgevoice.build.recipe import EvaluateSettings
+from edgevoice.decoding import DecoderContext, GreedyDecoder, GreedyOptions
+
+
+def edit_distance(ref: Sequence, hyp: Sequence) -> int:
+    """Levenshtein distance (substitutions, insertions, deletions all cost 1)."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Word error rate over a corpus: total word edits / total reference words."""
+    edits = sum(edit_distance(r.split(), h.split()) for r, h in zip(refs, hyps, strict=True))
+    return edits / max(sum(len(r.split()) for r in refs), 1)
+
+
+def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Character error rate over a corpus (spaces count as characters)."""
+    edits = sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True))
+    return edits / max(sum(len(r) for r in refs), 1)
+
+
+@dataclass(frozen=True)
+class TestSet:
+    name: str  # "clean", "snr10", ...
+    audio: list[np.ndarray]
+    texts: list[str]
+
+    @property
+    def seconds(self) -> float:
+        return sum(len(x) for x in self.audio) / 16000.0
+
+
+def heldout_sets(test_bank: WordBank, babble_bank: WordBank, s: EvaluateSettings,
+                 sample_rate: int) -> list[TestSet]:
+    """Clean connected digit strings from held-out speakers, then noisy copies at each SNR.
+
+    Everything is fixed by `s.seed`: the peer benchmark rebuilds exactly the same audio.
+    Noise kinds alternate per utterance; babble is made of other speakers' words.
+    """
+    utts = heldout_utterances(test_bank, s.utterances, s.seed, sample_rate, s.min_words,
+                              s.max_words)
+    audio, texts = [x for x, _ in utts], [t for _, t in utts]
+    sources = [x for words in babble_bank.speakers.values() for takes in words.values()
+               for x in takes]
+    sets = [TestSet("clean", audio, texts)]
+    for snr in s.snrs:
+        noisy = []
+        for i, x in enumerate(audio):
+            rng = np.random.default_rng([s.seed, int(snr * 10), i])
+            kind = s.noise_kinds[i % len(s.noise_kinds)]
+            noisy.append(np.clip(add_noise(x, make_noise(kind, len(x), rng, sources), snr),
+                                 -1.0, 1.0))
+        sets.append(TestSet(f"snr{snr:g}", noisy, texts))
+    return sets
+
+
+def greedy_texts(logprobs: list[np.ndarray], tokens: Sequence[str], blank: int,
+                 frame_seconds: float = 0.02) -> list[str]:
+    decoder = GreedyDecoder(GreedyOptions(), DecoderContext.create(tokens, blank, frame_seconds))
+    out = []
+    for lp in logprobs:
+        decoder.process(lp)
+        out.append(decoder.finalize().text)
+    return out
+
+
+def score(name: str, refs: list[str], hyps: list[str]) -> dict[str, float]:
+    return {"wer": round(wer(refs, hyps), 4), "cer": round(cer(refs, hyps), 4)}
+
+
+def score_model(run: Callable[[list[np.ndarray]], list[np.ndarray]],
+                feats_by_set: dict[str, list[np.ndarray]], sets: list[TestSet],
+                tokens: Sequence[str], blank: int) -> dict[str, dict[str, float]]:
+    """WER/CER of one model (given as features -> log-probabilities) on every test set."""
+    out = {}
+    for ts in sets:
+        hyps = greedy_texts(run(feats_by_set[ts.name]), tokens, blank)
+        out[ts.name] = score(ts.name, ts.texts, hyps)
+    return out
+
+
+def int8_runner(acoustic_model) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """Features -> log-probabilities through the daemon's streaming TFLite runner."""
+    return lambda feats: [acoustic_model.run_utterance(f) for f in feats]
+
+
+def latency(acoustic_model, feats: list[np.ndarray], seconds: float) -> dict[str, float]:
+    """Model time per second of audio (real-time factor x 1000 ms) and per streaming call."""
+    calls = 0
+    t0 = time.perf_counter()
+    for f in feats:
+        acoustic_model.reset()
+        acoustic_model.process(f)
+        acoustic_model.flush()
+        calls += -(-len(f) // acoustic_model.spec.step)
+    elapsed = time.perf_counter() - t0
+    return {"ms_per_audio_second": round(1000 * elapsed / seconds, 3),
+            "rtf": round(elapsed / seconds, 5),
+            "ms_per_call": round(1000 * elapsed / max(calls, 1), 3)}

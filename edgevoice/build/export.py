@@ -1,0 +1,144 @@
+"""Bundle export: model.tflite, bundle.yaml, optional lm.arpa and MODEL_CARD.md, written atomically.
+
+Files go to a temporary sibling directory that replaces the target only when complete, so a
+failed export never leaves a half-written bundle where the daemon looks for one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgevoice.bundle import load_bundle, write_manifest
+from edgevoice.errors import BuildError
+
+FSDD_CREDIT = "Free Spoken Digit Dataset (Zohar Jackson et al.), CC BY-SA 4.0"
+
+
+def write_bundle(out: str | Path, model: bytes, meta: dict[str, Any], card: str | None = None,
+                 lm_file: Path | None = None) -> Path:
+    """Write a complete bundle to `out` (replacing it) and check that the daemon loads it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "model.tflite").write_bytes(model)
+        meta = dict(meta)
+        meta["model"] = {"file": "model.tflite", **meta.get("model", {})}
+        if lm_file is not None:
+            shutil.copyfile(lm_file, tmp / "lm.arpa")
+            meta["lm"] = {"file": "lm.arpa"}
+        if card is not None:
+            (tmp / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+        write_manifest(tmp, meta)
+        load_bundle(tmp)
+        old = out.with_name(f".{out.name}.old")
+        if old.exists():
+            shutil.rmtree(old)
+        if out.exists():
+            out.rename(old)
+        tmp.rename(out)
+        if old.exists():
+            shutil.rmtree(old)
+    except OSError as exc:
+        raise BuildError(f"cannot write bundle {out}: {exc}") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None else f"{100 * v:.1f} %"
+
+
+def metrics_table(metrics: dict[str, Any]) -> str:
+    """Markdown table: rows = test sets, columns = WER/CER of float, pruned, INT8."""
+    models = [m for m in ("float", "pruned", "int8") if m in metrics.get("accuracy", {})]
+    acc = metrics["accuracy"]
+    sets = list(acc[models[0]]) if models else []
+    head = "| test set | " + " | ".join(f"{m} WER | {m} CER" for m in models) + " |"
+    rule = "|---" * (1 + 2 * len(models)) + "|"
+    rows = [
+        f"| {s} | " + " | ".join(f"{_pct(acc[m][s]['wer'])} | {_pct(acc[m][s]['cer'])}"
+                                 for m in models) + " |"
+        for s in sets
+    ]
+    return "\n".join([head, rule, *rows])
+
+
+def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> str:
+    """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild."""
+    m = meta.get("metrics", {})
+    cost = m.get("cost", {})
+    data = recipe["data"]
+    held = ", ".join(data["test_speakers"])
+    ev = recipe["evaluate"]
+    trained_on = m.get("train_speakers", [])
+    all_note = f"The shipped model is the one measured: it never heard {held}."
+    credits = "\n".join(f"- {c}" for c in meta.get("credits", []))
+    return f"""# {meta['name']} {meta['version']}: {recipe['export']['description']}
+
+Causal depthwise-separable CNN with a CTC character output, INT8 TFLite (int8 in and out),
+for the edgevoice daemon. Recognises connected English digit words (zero ... nine), e.g.
+PINs and phone numbers spoken as "three five seven"; anything else will be heard as digits.
+
+## Data, licences and credits
+
+- Recordings: {FSDD_CREDIT}. Speakers used for training: \
+{', '.join(trained_on)}.
+- Synthetic speech of the digit words rendered with espeak-ng (GPL-3.0) and flite (BSD-like)
+  across voices, variants, rates and pitches; no third-party audio ships with the model.
+- Connected utterances are composed from isolated words with random pauses, then augmented
+  (speed, tempo, pitch, spectral tilt, reverberation, white/pink/brown noise and babble, gain,
+  SpecAugment).
+
+Credits:
+
+{credits}
+
+## How it was measured
+
+Held-out speaker(s): **{held}**, never used for training, normalisation statistics or model \
+selection. Test set: {ev['utterances']} connected digit strings of \
+{ev['min_words']}-{ev['max_words']} digits composed from that speaker's recordings \
+(seed {ev['seed']}), at 16 kHz; noisy copies at \
+{', '.join(f'{s:g}' for s in ev['snrs'])} dB SNR with {' / '.join(ev['noise_kinds'])} noise \
+(alternating per utterance; babble is built from the training speakers' words). Greedy CTC \
+decoding; the INT8 column runs the bundle through `edgevoice.runtime.AcousticModel` exactly as \
+the daemon does. {all_note}
+
+{metrics_table(m) if m.get('accuracy') else '(not evaluated)'}
+
+- Model file: {cost.get('model_bytes', 0) / 1024:.1f} KiB; {cost.get('params', 'n/a')} \
+parameters; sparsity {_pct(m.get('sparsity', {}).get('pruned'))} of the pruned layers \
+(pointwise convolutions and output layer).
+- Compute: {cost.get('macs_per_second', 0) / 1e6:.2f} M multiply-accumulates per second of \
+audio ({cost.get('streaming_macs_per_second', 0) / 1e6:.2f} M counting the left context the \
+streaming window recomputes).
+- Latency (TFLite INT8, 1 thread, build machine): \
+{m.get('latency', {}).get('ms_per_audio_second')} ms per second of audio, \
+{m.get('latency', {}).get('ms_per_call')} ms per streaming call.
+
+## Limits
+
+Trained on {len(trained_on)} adult speakers of one dataset recorded at 8 kHz, plus synthetic \
+voices: expect higher error rates for children, strong accents, far-field microphones and real \
+noise unlike the synthetic noise above. Words outside zero-nine are not rejected.
+
+## Reproduce
+
+```
+{command}
+```
+
+Recipe (resolved):
+
+```yaml
+{yaml.safe_dump(recipe, sort_keys=False).strip()}
+```
+"""

@@ -1,0 +1,283 @@
+"""Recipes: one YAML file that says how to build a model, read into frozen dataclasses.
+
+Unknown keys and wrong types are errors that name the file, line and YAML path, with a
+"did you mean"; every problem is reported at once. Only `yaml.safe_load`-level constructs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgevoice.build.data import DIGIT_WORDS
+from edgevoice.errors import BuildError
+
+DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "digits.yaml"
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    fsdd: str = "../shared/data/fsdd"  # FSDD-style folder, relative to the working directory
+    manifests: tuple[str, ...] = ()  # extra JSONL/CSV manifests (audio, text, speaker)
+    test_speakers: tuple[str, ...] = ("nicolas",)  # held out for evaluation, never trained on
+    p_synth: float = 0.3  # share of training utterances spoken by synthetic voices
+    min_words: int = 1  # words per composed training utterance
+    max_words: int = 7
+    gap: tuple[float, float] = (0.03, 0.4)  # seconds of pause between words
+
+
+@dataclass(frozen=True)
+class SynthSettings:
+    enabled: bool = True
+    phrases: tuple[str, ...] = DIGIT_WORDS  # what to render (words or whole phrases)
+    engines: tuple[str, ...] = ("espeak-ng", "flite")
+    espeak_voices: tuple[str, ...] = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp",
+                                      "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+    espeak_variants: tuple[str, ...] = ("m1", "m2", "m3", "m4", "m5", "m6", "m7",
+                                        "f1", "f2", "f3", "f4", "f5")
+    flite_voices: tuple[str, ...] = ("kal", "awb", "rms", "slt", "kal16")
+    speakers: int = 40  # synthetic "speakers": random voice/variant/pitch combinations
+    rates: tuple[float, float] = (0.8, 1.25)  # speaking-rate factor range
+    pitches: tuple[float, float] = (0.7, 1.4)  # pitch factor range
+    takes: int = 2  # renderings of each phrase per synthetic speaker
+    band_limit: int = 8000  # render at this rate (like the recordings), 0 = engine's own
+    seed: int = 7
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    p_speed: float = 0.8
+    speed: tuple[float, float] = (0.85, 1.2)
+    p_tempo: float = 0.3
+    tempo: tuple[float, float] = (0.8, 1.25)
+    p_pitch: float = 0.3
+    pitch: tuple[float, float] = (-3.0, 3.0)  # semitones
+    p_tilt: float = 0.5
+    tilt: tuple[float, float] = (-0.7, 0.9)
+    p_reverb: float = 0.3
+    rt60: tuple[float, float] = (0.15, 0.6)  # seconds
+    p_noise: float = 0.6
+    noise_kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")
+    snr: tuple[float, float] = (0.0, 30.0)  # dB
+    gain_db: tuple[float, float] = (-20.0, 6.0)
+    p_specaugment: float = 0.8
+    freq_masks: int = 2
+    freq_width: int = 7  # bands
+    time_masks: int = 2
+    time_width: int = 10  # frames
+
+
+@dataclass(frozen=True)
+class FrontendSettings:
+    """LogMelSettings without the normalisation, which `prepare` computes from training data."""
+
+    sample_rate: int = 16000
+    win_ms: float = 25.0
+    hop_ms: float = 10.0
+    n_fft: int = 512
+    n_mels: int = 40
+    fmin: float = 20.0
+    fmax: float = 4000.0
+    preemphasis: float = 0.97
+    floor: float = 1e-6
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    arch: str = "dscnn"
+    channels: int = 64
+    first_kernel: int = 5  # stride-2 input layer, input frames
+    kernel: int = 5  # depthwise kernel of each block, output frames
+    dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4)
+    residual: bool = True
+    dropout: float = 0.1
+    chunk: int = 32  # new input frames per streaming call (window - context)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    steps: int = 4000
+    batch: int = 32
+    learning_rate: float = 3e-3
+    warmup: int = 200
+    workers: int = 2  # processes composing and augmenting batches next to training
+    threads: int = 1  # TensorFlow threads (0 = all cores); leave cores to the workers
+    seed: int = 1
+
+
+@dataclass(frozen=True)
+class PruneSettings:
+    enabled: bool = True
+    sparsity: float = 0.5  # final share of zero weights in pointwise convolutions and Dense
+    steps: int = 800  # fine-tuning steps; sparsity ramps up over the first 2/3
+    frequency: int = 50
+    learning_rate: float = 5e-4
+
+
+@dataclass(frozen=True)
+class QuantizeSettings:
+    calibration: int = 200  # utterances for the representative dataset (through the frontend)
+
+
+@dataclass(frozen=True)
+class EvaluateSettings:
+    utterances: int = 200  # composed held-out digit strings
+    min_words: int = 3
+    max_words: int = 7
+    seed: int = 1234
+    snrs: tuple[float, ...] = (5.0, 10.0, 15.0)
+    noise_kinds: tuple[str, ...] = ("pink", "babble")  # alternating per utterance
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    name: str = "digits"
+    version: str = "1.0"
+    out: str = "edgevoice/models/digits"
+    description: str = "connected spoken digits (zero to nine), English"
+    decoder: dict[str, Any] = field(default_factory=lambda: {"name": "greedy"})
+    lm_order: int = 3  # word n-gram order when edgevoice.build.lm is available, 0 = no LM
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str = "digits"
+    work_dir: str = "runs/digits"
+    data: DataSettings = field(default_factory=DataSettings)
+    synth: SynthSettings = field(default_factory=SynthSettings)
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    frontend: FrontendSettings = field(default_factory=FrontendSettings)
+    model: ModelSettings = field(default_factory=ModelSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    prune: PruneSettings = field(default_factory=PruneSettings)
+    quantize: QuantizeSettings = field(default_factory=QuantizeSettings)
+    evaluate: EvaluateSettings = field(default_factory=EvaluateSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(dataclasses.asdict(self))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Read and validate a recipe file; `overrides` maps dotted paths to values (CLI flags)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BuildError(f"recipe {path}: cannot read ({exc.strerror or exc})") from None
+    try:
+        raw = yaml.safe_load(text) or {}
+        lines = _line_index(yaml.compose(text, Loader=yaml.SafeLoader))
+    except yaml.YAMLError as exc:
+        raise BuildError(f"recipe {path}: not valid YAML ({exc})".replace("\n", " ")) from None
+    if not isinstance(raw, dict):
+        raise BuildError(f"recipe {path}: expected a mapping at the top level")
+    for dotted, value in (overrides or {}).items():
+        node = raw
+        *parents, last = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[last] = value
+    problems: list[str] = []
+    recipe = _build(Recipe, raw, "", problems, lines)
+    if problems:
+        where = f"recipe {path}"
+        if len(problems) == 1:
+            raise BuildError(f"{where}: {problems[0]}")
+        raise BuildError(f"{where}: {len(problems)} problems: " + "; ".join(problems))
+    return recipe
+
+
+def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    """YAML path -> 1-based line number, for messages."""
+    out: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            p = f"{prefix}.{key.value}" if prefix else str(key.value)
+            out[p] = key.start_mark.line + 1
+            out.update(_line_index(value, p))
+    return out
+
+
+def _at(path: str, lines: dict[str, int]) -> str:
+    return f"line {lines[path]}: {path}" if path in lines else path
+
+
+def _build(cls: type, raw: Any, prefix: str, problems: list[str], lines: dict[str, int]) -> Any:
+    if not isinstance(raw, dict):
+        problems.append(f"{_at(prefix, lines)}: expected a mapping")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if key not in names:
+            close = difflib.get_close_matches(str(key), names, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(names)})"
+            problems.append(f"{_at(path, lines)}: unknown key{hint}")
+            continue
+        kind = hints[key]
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+            kwargs[key] = _build(kind, value, path, problems, lines)
+        else:
+            ok, converted = _convert(kind, value)
+            if ok:
+                kwargs[key] = converted
+            else:
+                problems.append(f"{_at(path, lines)}: expected {_describe(kind)}, got {value!r}")
+    return cls(**kwargs)
+
+
+def _convert(kind: Any, value: Any) -> tuple[bool, Any]:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind is bool:
+        return isinstance(value, bool), value
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool), value
+    if kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return ok, float(value) if ok else value
+    if kind is str:
+        return isinstance(value, (str, int, float)) and not isinstance(value, bool), str(value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value] if args and args[-1] is Ellipsis else value
+            if not isinstance(value, list):
+                return False, value
+        items = args[:1] * len(value) if args[-1] is Ellipsis else args
+        if len(items) != len(value):
+            return False, value
+        out = [_convert(k, v) for k, v in zip(items, value, strict=True)]
+        return all(ok for ok, _ in out), tuple(v for _, v in out)
+    if origin is dict or kind is dict:
+        return isinstance(value, dict), value
+    if origin in (typing.Union, types.UnionType):
+        return True, value
+    return True, value
+
+
+def _describe(kind: Any) -> str:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        if args and args[-1] is Ellipsis:
+            return f"a list of {args[0].__name__}"
+        return f"a list of {len(args)} numbers"
+    if origin is dict:
+        return "a mapping"
+    return getattr(kind, "__name__", str(kind))

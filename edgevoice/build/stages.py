@@ -1,0 +1,224 @@
+"""The build stages (synth, prepare, train, prune, quantize, evaluate, export) over a work dir.
+
+Each stage writes into `<work_dir>/<stage>/` and finishes with `done.json`, which records a
+fingerprint of the recipe sections the stage depends on: a stage whose inputs did not change is
+skipped, so an interrupted `recipe` run resumes where it stopped (training from its checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevoice.build.data import (
+    Clip,
+    WordBank,
+    compose,
+    read_fsdd,
+    read_manifest,
+    split_by_speaker,
+)
+from edgevoice.build.recipe import Recipe
+from edgevoice.errors import BuildError
+from edgevoice.features import LogMel, LogMelSettings
+
+log = logging.getLogger("edgevoice.build")
+STAGES = ("synth", "prepare", "train", "prune", "quantize", "evaluate", "export")
+DEPENDS = {
+    "synth": ("synth",),
+    "prepare": ("synth", "data", "frontend"),
+    "train": ("synth", "data", "frontend", "augment", "model", "train"),
+}
+DEPENDS["prune"] = (*DEPENDS["train"], "prune")
+DEPENDS["quantize"] = (*DEPENDS["prune"], "quantize")
+DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate")
+DEPENDS["export"] = (*DEPENDS["evaluate"], "export")
+
+
+@dataclass
+class Work:
+    """A recipe and its work directory; the stages read each other's outputs through it."""
+
+    recipe: Recipe
+    root: Path
+    command: str = "edgevoice-build recipe"
+
+    def dir(self, stage: str) -> Path:
+        path = self.root / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def fingerprint(self, stage: str) -> str:
+        d = self.recipe.to_dict()
+        text = json.dumps({k: d[k] for k in DEPENDS[stage]}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def is_done(self, stage: str) -> bool:
+        marker = self.root / stage / "done.json"
+        if not marker.exists():
+            return False
+        return json.loads(marker.read_text()).get("fingerprint") == self.fingerprint(stage)
+
+    def mark_done(self, stage: str, info: dict[str, Any]) -> None:
+        info = {"fingerprint": self.fingerprint(stage), **info}
+        tmp = self.dir(stage) / "done.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2))
+        tmp.replace(self.root / stage / "done.json")
+
+    def info(self, stage: str) -> dict[str, Any]:
+        marker = self.root / stage / "done.json"
+        if not marker.exists():
+            raise BuildError(f"stage {stage!r} has not run in {self.root}: run "
+                             f"`edgevoice-build {stage}` (or `edgevoice-build recipe`) first")
+        return json.loads(marker.read_text())
+
+    def need(self, stage: str) -> dict[str, Any]:
+        info = self.info(stage)
+        if info.get("fingerprint") != self.fingerprint(stage):
+            raise BuildError(f"stage {stage!r} in {self.root} was built from a different recipe; "
+                             f"run `edgevoice-build {stage}` again")
+        return info
+
+    # Data shared by the stages -------------------------------------------------------------
+
+    def clips(self) -> tuple[list[Clip], list[Clip], list[Clip]]:
+        """(train, test, synthetic) clips."""
+        d = self.recipe.data
+        clips = read_fsdd(d.fsdd) if d.fsdd else []
+        for m in d.manifests:
+            clips += read_manifest(m)
+        if not clips:
+            raise BuildError("recipe data: no fsdd folder and no manifests: nothing to train on")
+        train, test = split_by_speaker(clips, d.test_speakers)
+        synth: list[Clip] = []
+        manifest = self.root / "synth" / "audio" / "manifest.jsonl"
+        if self.recipe.synth.enabled and d.p_synth > 0:
+            self.need("synth")
+            synth = read_manifest(manifest)
+        return train, test, synth
+
+    def banks(self) -> tuple[WordBank, WordBank, WordBank | None]:
+        rate = self.recipe.frontend.sample_rate
+        train, test, synth = self.clips()
+        return (WordBank.from_clips(train, rate), WordBank.from_clips(test, rate),
+                WordBank.from_clips(synth, rate) if synth else None)
+
+    def frontend(self) -> LogMelSettings:
+        self.need("prepare")
+        return LogMelSettings.from_dict(json.loads((self.root / "prepare" /
+                                                    "frontend.json").read_text()))
+
+
+def run(work: Work, stage: str, force: bool = False) -> None:
+    """Run one stage unless it is done for this recipe (or `force`)."""
+    if not force and work.is_done(stage):
+        log.info("%s: up to date, skipped", stage)
+        return
+    stage_dir = work.root / stage
+    stamp = stage_dir / "fingerprint"
+    stale = not stamp.exists() or stamp.read_text() != work.fingerprint(stage)
+    if stage_dir.exists() and (force or stale):
+        shutil.rmtree(stage_dir)  # start afresh: a checkpoint of another recipe is no use
+    work.dir(stage)
+    stamp.write_text(work.fingerprint(stage))
+    marker = stage_dir / "done.json"
+    if marker.exists():
+        marker.unlink()
+    log.info("%s: running", stage)
+    t0 = time.monotonic()
+    info = stage_funcs()[stage](work)
+    info["seconds"] = round(time.monotonic() - t0, 1)
+    work.mark_done(stage, info)
+    log.info("%s: done in %.0f s", stage, info["seconds"])
+
+
+def run_all(work: Work, force: bool = False) -> None:
+    for stage in STAGES:
+        run(work, stage, force)
+
+
+def synth_stage(work: Work) -> dict[str, Any]:
+    from edgevoice.build.synth import synthesize
+
+    s = work.recipe.synth
+    if not s.enabled:
+        return {"clips": 0}
+    manifest = synthesize(s, work.dir("synth") / "audio")
+    return {"clips": sum(1 for _ in manifest.open())}
+
+
+def prepare_stage(work: Work) -> dict[str, Any]:
+    """Check every clip, and compute the global per-band normalisation from training data."""
+    r = work.recipe
+    train, test, synth = work.banks()
+    base = LogMelSettings(**asdict(r.frontend))
+    frontend = LogMel(base)
+    rng = np.random.default_rng(0)
+    feats = [frontend.compute(x) for x, _, _ in _take(compose(train, rng, base.sample_rate), 300)]
+    if synth is not None:
+        feats += [frontend.compute(x)
+                  for x, _, _ in _take(compose(synth, rng, base.sample_rate), 100)]
+    allf = np.concatenate(feats)
+    settings = LogMelSettings(**{**asdict(base), "mean": tuple(allf.mean(0).tolist()),
+                                 "std": tuple(allf.std(0).tolist())})
+    out = work.dir("prepare") / "frontend.json"
+    out.write_text(json.dumps(settings.to_dict(), indent=1))
+    return {"train_speakers": sorted(train.speakers), "test_speakers": sorted(test.speakers),
+            "train_clips": len(train), "test_clips": len(test),
+            "synth_clips": len(synth) if synth else 0}
+
+
+def _take(gen: Any, n: int) -> list:
+    return [next(gen) for _ in range(n)]
+
+
+def export_stage(work: Work) -> dict[str, Any]:
+    from edgevoice.build.export import FSDD_CREDIT, model_card, write_bundle
+
+    r = work.recipe
+    metrics = json.loads((work.root / "evaluate" / "metrics.json").read_text())
+    work.need("evaluate")
+    meta = json.loads((work.root / "quantize" / "meta.json").read_text())
+    meta["metrics"] = metrics
+    meta["credits"] = [FSDD_CREDIT, "Synthetic speech: espeak-ng (GPL-3.0), flite (BSD-like)"]
+    lm_file = build_lm(work)
+    card = model_card(meta, r.to_dict(), work.command)
+    out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
+                       meta, card, lm_file)
+    return {"bundle": str(out), "lm": lm_file is not None}
+
+
+def build_lm(work: Work) -> Path | None:
+    """A word n-gram LM over digit strings, if edgevoice.build.lm (optional module) exists."""
+    order = work.recipe.export.lm_order
+    if order <= 0:
+        return None
+    try:
+        from edgevoice.build import lm
+    except ImportError:
+        log.info("export: edgevoice.build.lm not available, bundle without LM")
+        return None
+    rng = np.random.default_rng(5)
+    words = work.recipe.synth.phrases
+    sentences = [" ".join(words[int(i)] for i in rng.integers(0, len(words), n))
+                 for n in rng.integers(1, 11, 3000)]
+    path = work.dir("export") / "lm.arpa"
+    lm.build_arpa(sentences, path, order=order)
+    return path
+
+
+def stage_funcs() -> dict[str, Any]:
+    """Stage name -> function (the model stages live in stages_model, which imports this)."""
+    from edgevoice.build import stages_model as m
+
+    return {"synth": synth_stage, "prepare": prepare_stage, "train": m.train_stage,
+            "prune": m.prune_stage, "quantize": m.quantize_stage,
+            "evaluate": m.evaluate_stage, "export": export_stage}

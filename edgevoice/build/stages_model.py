@@ -1,0 +1,185 @@
+"""The TensorFlow stages: train, prune, quantize, evaluate (see `stages` for the work dir)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevoice.build.batches import BatchMaker, batch_stream
+from edgevoice.build.data import BLANK, TOKENS, compose
+from edgevoice.build.evaluate import (
+    heldout_sets,
+    int8_runner,
+    latency,
+    score_model,
+)
+from edgevoice.build.model import (
+    STRIDE,
+    build_model,
+    count_params,
+    macs_per_output_frame,
+    receptive_field,
+    set_threads,
+    streaming_shape,
+)
+from edgevoice.build.stages import Work
+from edgevoice.build.train import fit, float_logprobs, load_checkpoint, save_checkpoint
+from edgevoice.features import LogMel
+
+log = logging.getLogger("edgevoice.build")
+MAX_MODEL_BYTES = 64 * 1024
+
+
+def _maker(work: Work) -> tuple[BatchMaker, int]:
+    frontend = work.frontend()
+    train, _, synth = work.banks()
+    _, context = streaming_shape(work.recipe.model)
+    return BatchMaker(work.recipe, frontend, train, synth, context), context
+
+
+def _model(work: Work, weights: Path | None = None) -> Any:
+    model = build_model(work.recipe.model, work.recipe.frontend.n_mels, len(TOKENS))
+    if weights is not None:
+        model.load_weights(str(weights))
+    return model
+
+
+def train_stage(work: Work) -> dict[str, Any]:
+    r = work.recipe
+    maker, _ = _maker(work)
+    set_threads(r.train.threads)
+    model = _model(work)
+    out = work.dir("train")
+    ckpt = out / "checkpoint.weights.h5"
+    start = load_checkpoint(model, ckpt)
+    if start:
+        log.info("train: resuming from step %d", start)
+    batches = batch_stream(maker, r.train.seed, r.train.batch, start, r.train.workers)
+    losses = fit(model, batches, steps=r.train.steps, start=start,
+                 learning_rate=r.train.learning_rate, warmup=r.train.warmup, checkpoint=ckpt)
+    batches.close()
+    save_checkpoint(model, out / "model.weights.h5", r.train.steps)
+    return {"params": count_params(model), "final_loss": losses[-1] if losses else None}
+
+
+def prune_stage(work: Work) -> dict[str, Any]:
+    from edgevoice.build.prune import prune, sparsity
+
+    r = work.recipe
+    work.need("train")
+    set_threads(r.train.threads)
+    trained = _model(work, work.root / "train" / "model.weights.h5")
+    out = work.dir("prune")
+    if not r.prune.enabled:
+        save_checkpoint(trained, out / "model.weights.h5", 0)
+        return {"sparsity": sparsity(trained)}
+    maker, _ = _maker(work)
+    batches = batch_stream(maker, r.train.seed + 1, r.train.batch, 0, r.train.workers)
+    pruned = prune(trained, r.model, r.prune, batches, out / "checkpoint.weights.h5")
+    batches.close()
+    save_checkpoint(pruned, out / "model.weights.h5", r.prune.steps)
+    return {"sparsity": sparsity(pruned)}
+
+
+def quantize_stage(work: Work) -> dict[str, Any]:
+    """INT8 model + the bundle metadata (everything but metrics) for evaluate and export."""
+    from edgevoice.build.quantize import calibration_windows, tflite_io, to_int8
+
+    r = work.recipe
+    work.need("prune")
+    model = _model(work, work.root / "prune" / "model.weights.h5")
+    frontend = work.frontend()
+    window, context = streaming_shape(r.model)
+    train, _, _ = work.banks()
+    maker, _ = _maker(work)
+    rng = np.random.default_rng(11)
+    lm = LogMel(frontend)
+    feats = []
+    for i, (x, _, _) in enumerate(_take(compose(train, rng, frontend.sample_rate),
+                                        r.quantize.calibration)):
+        feats.append(lm.compute(maker.augment(x, rng) if i % 2 else x))
+    windows = list(calibration_windows(feats, window, context, r.model.chunk,
+                                       limit=4 * r.quantize.calibration))
+    blob = to_int8(model, r.model, window, windows)
+    if len(blob) > MAX_MODEL_BYTES:
+        log.warning("quantize: model is %.1f KiB, over the %d KiB budget", len(blob) / 1024,
+                    MAX_MODEL_BYTES // 1024)
+    out = work.dir("quantize")
+    (out / "model.tflite").write_bytes(blob)
+    meta = {
+        "name": r.export.name, "version": r.export.version,
+        "description": r.export.description, "sample_rate": frontend.sample_rate,
+        "frontend": {"name": "logmel", **frontend.to_dict()},
+        "tokens": list(TOKENS), "blank": BLANK,
+        "model": {"window": window, "context": context, "stride": STRIDE, "arch": r.model.arch,
+                  "receptive_field": receptive_field(r.model)},
+        **tflite_io(blob),
+        "decoder": dict(r.export.decoder),
+        "training": {"command": work.command, "recipe": r.to_dict()},
+    }
+    (out / "meta.json").write_text(json.dumps(meta, indent=1))
+    return {"model_bytes": len(blob), "calibration_windows": len(windows)}
+
+
+def _take(gen: Any, n: int) -> list:
+    return [next(gen) for _ in range(n)]
+
+
+def _float_runner(model: Any, context: int) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    return lambda feats: float_logprobs(model, feats, context)
+
+
+def evaluate_stage(work: Work) -> dict[str, Any]:
+    from edgevoice.build.export import write_bundle
+    from edgevoice.bundle import load_bundle
+    from edgevoice.runtime import open_acoustic_model
+
+    r = work.recipe
+    work.need("quantize")
+    frontend = work.frontend()
+    train, test, _ = work.banks()
+    sets = heldout_sets(test, train, r.evaluate, frontend.sample_rate)
+    lm = LogMel(frontend)
+    feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in sets}
+    _, context = streaming_shape(r.model)
+    accuracy: dict[str, Any] = {}
+    for name, weights in (("float", "train"), ("pruned", "prune")):
+        model = _model(work, work.root / weights / "model.weights.h5")
+        accuracy[name] = score_model(_float_runner(model, context), feats, sets, TOKENS, BLANK)
+        log.info("evaluate: %s %s", name, accuracy[name])
+    # The INT8 model runs from a real bundle through the daemon's loader and runner.
+    q = work.root / "quantize"
+    meta = json.loads((q / "meta.json").read_text())
+    bundle_dir = write_bundle(work.root / "evaluate" / "bundle", (q / "model.tflite").read_bytes(),
+                              meta)
+    am = open_acoustic_model(load_bundle(bundle_dir))
+    accuracy["int8"] = score_model(int8_runner(am), feats, sets, TOKENS, BLANK)
+    log.info("evaluate: int8 %s", accuracy["int8"])
+    seconds = sum(len(x) for x in sets[0].audio) / frontend.sample_rate
+    window, _ = streaming_shape(r.model)
+    per_frame = macs_per_output_frame(r.model, frontend.n_mels, len(TOKENS))
+    frames_per_second = 1000.0 / frontend.hop_ms
+    metrics = {
+        "heldout_speakers": list(r.data.test_speakers),
+        "train_speakers": work.need("prepare")["train_speakers"],
+        "test_utterances": len(sets[0].texts),
+        "test_seconds": round(seconds, 1),
+        "accuracy": accuracy,
+        "sparsity": work.need("prune")["sparsity"],
+        "cost": {
+            "model_bytes": (q / "model.tflite").stat().st_size,
+            "params": count_params(_model(work)),
+            "macs_per_second": int(per_frame * frames_per_second / STRIDE),
+            "streaming_macs_per_second": int(per_frame * window / STRIDE
+                                             * frames_per_second / r.model.chunk),
+        },
+        "latency": latency(am, feats["clean"], seconds),
+        "decoder": "greedy",
+    }
+    (work.dir("evaluate") / "metrics.json").write_text(json.dumps(metrics, indent=1))
+    return {"int8_clean_wer": accuracy["int8"]["clean"]["wer"]}

@@ -1,0 +1,127 @@
+"""CTC training loop (Keras 2 via tf_keras), resumable from its last checkpoint.
+
+The loop is shared by training and pruning fine-tuning; batches come from `batches.batch_stream`,
+so batch i is the same whichever run reaches it, and a resumed run continues the same sequence.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevoice.build.batches import Batch, pad_features
+from edgevoice.build.model import STRIDE, keras
+
+log = logging.getLogger("edgevoice.build")
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
+    """Linear warm-up, then cosine decay to 5 % of the peak."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(total - warmup, 1)
+    return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
+
+
+def make_train_step(model: Any, optimizer: Any, n_features: int) -> Any:
+    import tensorflow as tf
+
+    spec = [
+        tf.TensorSpec([None, None, n_features], tf.float32),
+        tf.TensorSpec([None], tf.int32),
+        tf.TensorSpec([None, None], tf.int32),
+        tf.TensorSpec([None], tf.int32),
+    ]
+
+    @tf.function(input_signature=spec)
+    def step(x: Any, x_len: Any, y: Any, y_len: Any) -> Any:
+        with tf.GradientTape() as tape:
+            logp = model(x, training=True)
+            # Sparse labels select TensorFlow's native CTC kernel (~10x faster on CPU than the
+            # dense path); padding is 0 = blank, which never occurs in a label.
+            loss = tf.nn.ctc_loss(tf.sparse.from_dense(y), logp, None,
+                                  (x_len + STRIDE - 1) // STRIDE,
+                                  logits_time_major=False, blank_index=0)
+            loss = tf.reduce_mean(loss / tf.cast(tf.maximum(y_len, 1), tf.float32))
+        grads = tape.gradient(loss, model.trainable_variables)
+        grads, _ = tf.clip_by_global_norm(grads, 5.0)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        return loss
+
+    return step
+
+
+def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learning_rate: float,
+        warmup: int, checkpoint: Path, every: int = 250, callback: Any = None,
+        label: str = "train") -> list[float]:
+    """Train `model` from step `start` to `steps`, checkpointing weights + step every `every`."""
+    k = keras()
+    optimizer = k.optimizers.Adam(learning_rate)
+    step_fn = make_train_step(model, optimizer, int(model.input_shape[-1]))
+    losses: list[float] = []
+    if callback is not None:
+        callback.set_model(model)
+        callback.on_train_begin()
+    t0, recent = time.monotonic(), []
+    for i in range(start, steps):
+        b = next(batches)
+        optimizer.learning_rate.assign(lr_at(i, steps, learning_rate, warmup))
+        if callback is not None:
+            callback.on_train_batch_begin(batch=-1)
+        loss = float(step_fn(b.feats, b.feat_lens, b.labels, b.label_lens))
+        if not math.isfinite(loss):
+            log.warning("%s step %d: non-finite loss, batch skipped", label, i)
+            continue
+        recent.append(loss)
+        if (i + 1) % 50 == 0 or i + 1 == steps:
+            rate = (time.monotonic() - t0) / len(recent) if recent else 0.0
+            log.info("%s step %d/%d loss %.3f (%.2f s/step)", label, i + 1, steps,
+                     float(np.mean(recent)), rate)
+            losses.append(float(np.mean(recent)))
+            t0, recent = time.monotonic(), []
+        if (i + 1) % every == 0 and i + 1 < steps:
+            save_checkpoint(model, checkpoint, i + 1)
+    if callback is not None:
+        callback.on_epoch_end(batch=-1)
+    return losses
+
+
+def save_checkpoint(model: Any, path: Path, step: int) -> None:
+    tmp = path.with_suffix(".tmp.weights.h5")
+    model.save_weights(str(tmp))
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps({"step": step}))
+
+
+def load_checkpoint(model: Any, path: Path) -> int:
+    """Restore weights if a checkpoint exists; the step to continue from (0 if none)."""
+    meta = path.with_suffix(".json")
+    if not path.exists() or not meta.exists():
+        return 0
+    model.load_weights(str(path))
+    return int(json.loads(meta.read_text())["step"])
+
+
+def float_logprobs(model: Any, feats: list[np.ndarray], context: int, batch: int = 32
+                   ) -> list[np.ndarray]:
+    """Log-probabilities of a Keras model per utterance, run as the daemon runs the TFLite model:
+    `context` zero frames first, their outputs dropped, ceil(frames / 2) frames kept."""
+    out: list[np.ndarray] = []
+    order = np.argsort([len(f) for f in feats])
+    result: dict[int, np.ndarray] = {}
+    for s in range(0, len(order), batch):
+        idx = order[s : s + batch]
+        x, _ = pad_features([feats[i] for i in idx], context)
+        logp = model(x, training=False).numpy()
+        for j, i in enumerate(idx):
+            n = -(-len(feats[i]) // STRIDE)
+            result[int(i)] = logp[j, context // STRIDE : context // STRIDE + n]
+    out = [result[i] for i in range(len(feats))]
+    return out

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edgevoice.build.data import BLANK, TOKENS
+from edgevoice.build.evaluate import cer, edit_distance, greedy_texts, wer
+
+
+def test_edit_distance_counts_each_kind_of_error() -> None:
+    assert edit_distance("kitten", "sitting") == 3
+    assert edit_distance([], ["a"]) == 1
+    assert edit_distance(["a", "b"], []) == 2
+
+
+def test_wer_known_case() -> None:
+    refs = ["three five seven", "one two"]
+    # one substitution, one deletion, one insertion over 5 reference words
+    hyps = ["three nine", "one two two"]
+    assert wer(refs, hyps) == pytest.approx(3 / 5)
+    assert wer(refs, refs) == 0.0
+
+
+def test_cer_counts_characters_including_spaces() -> None:
+    assert cer(["one two"], ["one tw"]) == pytest.approx(1 / 7)
+
+
+def test_greedy_texts_collapse_repeats_and_blanks() -> None:
+    ids = [TOKENS.index(c) if c != "_" else BLANK for c in "tt_w_oo  _o_n_e"]
+    logp = np.full((len(ids), len(TOKENS)), -20.0, np.float32)
+    logp[np.arange(len(ids)), ids] = 0.0
+    assert greedy_texts([logp], TOKENS, BLANK) == ["two one"]

@@ -1,0 +1,100 @@
+"""Every stage on a handful of FSDD files with a tiny model: outcomes, not just 'it ran'."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+pytest.importorskip("tensorflow_model_optimization")
+
+from edgevoice.build.cli import main  # noqa: E402
+from edgevoice.build.data import TOKENS, wav_features  # noqa: E402
+from edgevoice.bundle import load_bundle  # noqa: E402
+from edgevoice.runtime import open_acoustic_model  # noqa: E402
+
+TINY = [
+    "data.test_speakers=[lucas]", "data.p_synth=0", "synth.enabled=false", "data.max_words=3",
+    "model.channels=8", "model.dilations=[1,2]", "model.chunk=16",
+    "train.steps=12", "train.batch=4", "train.workers=0", "train.warmup=2",
+    "prune.steps=12", "prune.sparsity=0.5", "quantize.calibration=4",
+    "evaluate.utterances=4", "evaluate.snrs=[10]",
+]
+
+
+def _args(small_fsdd: Path, work: Path, out: Path, *extra: str) -> list[str]:
+    sets = [a for s in TINY for a in ("--set", s)]
+    return ["recipe", "--fsdd", str(small_fsdd), "--work-dir", str(work), "--out", str(out),
+            *sets, *extra]
+
+
+@pytest.fixture(scope="module")
+def built(small_fsdd: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("build")
+    work, out = root / "work", root / "bundle"
+    assert main(_args(small_fsdd, work, out)) == 0
+    return work, out
+
+
+def test_bundle_loads_and_runs_in_the_daemon_runtime(built: tuple[Path, Path],
+                                                     small_fsdd: Path) -> None:
+    _, out = built
+    bundle = load_bundle(out)
+    assert bundle.tokens == TOKENS and bundle.blank == 0
+    assert bundle.streaming.stride == 2
+    assert bundle.streaming.window - bundle.streaming.context == 16
+    assert bundle.streaming.context + 1 >= bundle.raw["model"]["receptive_field"]
+    am = open_acoustic_model(bundle)
+    assert (am.input_dtype, am.output_dtype) == ("int8", "int8")
+    assert bundle.raw["input"]["shape"] == [1, bundle.streaming.window, 40]
+    assert bundle.raw["output"]["shape"] == [1, bundle.streaming.window // 2, len(TOKENS)]
+    feats = wav_features(small_fsdd / "3_lucas_0.wav", bundle.frontend)
+    logp = am.run_utterance(feats)
+    assert logp.shape == (-(-len(feats) // 2), len(TOKENS))
+    assert np.all(logp <= 0.01)  # log-probabilities
+    assert (out / "MODEL_CARD.md").read_text().count("Free Spoken Digit Dataset") >= 1
+
+
+def test_metrics_cover_float_pruned_int8_clean_and_noisy(built: tuple[Path, Path]) -> None:
+    m = load_bundle(built[1]).metrics
+    for model in ("float", "pruned", "int8"):
+        assert set(m["accuracy"][model]) == {"clean", "snr10"}
+        assert 0.0 <= m["accuracy"][model]["clean"]["wer"]
+    assert m["heldout_speakers"] == ["lucas"] and "lucas" not in m["train_speakers"]
+    assert m["cost"]["model_bytes"] == (built[1] / "model.tflite").stat().st_size
+    assert m["cost"]["params"] > 0 and m["cost"]["macs_per_second"] > 0
+    assert m["latency"]["ms_per_audio_second"] > 0
+
+
+def test_pruning_reaches_target_sparsity(built: tuple[Path, Path]) -> None:
+    assert load_bundle(built[1]).metrics["sparsity"]["pruned"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_second_run_resumes_and_skips_finished_stages(
+        built: tuple[Path, Path], small_fsdd: Path, caplog: pytest.LogCaptureFixture) -> None:
+    work, out = built
+    caplog.set_level("INFO", logger="edgevoice.build")
+    assert main(_args(small_fsdd, work, out)) == 0
+    assert caplog.text.count("up to date, skipped") == 7
+
+
+def test_missing_data_folder_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture
+                                           ) -> None:
+    out = tmp_path / "bundle"
+    code = main(_args(tmp_path / "no-such-fsdd", tmp_path / "work", out))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith("edgevoice-build: error: data folder") and "no-such-fsdd" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    assert not out.exists()
+
+
+def test_unknown_recipe_key_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model:\n  chanels: 8\n")
+    assert main(["train", str(recipe), "--work-dir", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: model.chanels: unknown key; did you mean 'channels'?" in err
+    assert not (tmp_path / "w").exists()

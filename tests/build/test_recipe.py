@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
+from edgevoice.errors import BuildError
+
+
+def test_default_recipe_loads() -> None:
+    r = load_recipe(DEFAULT_RECIPE)
+    assert r.data.test_speakers == ("nicolas",)
+    assert r.frontend.n_mels == 40 and r.frontend.fmax == 4000.0
+
+
+def test_unknown_key_names_file_line_path_and_suggestion(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("name: x\ntrain:\n  stepz: 10\n")
+    with pytest.raises(BuildError) as err:
+        load_recipe(f)
+    msg = str(err.value)
+    assert str(f) in msg and "line 3" in msg and "train.stepz" in msg
+    assert "did you mean 'steps'" in msg
+
+
+def test_wrong_type_and_several_problems_reported_at_once(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("model:\n  channels: many\naugment:\n  speed: [0.9]\nbogus: 1\n")
+    with pytest.raises(BuildError) as err:
+        load_recipe(f)
+    msg = str(err.value)
+    assert "3 problems" in msg
+    assert "model.channels: expected int" in msg and "augment.speed" in msg
+
+
+def test_overrides_are_validated_too() -> None:
+    r = load_recipe(DEFAULT_RECIPE, {"train.steps": 5, "model.channels": 8})
+    assert r.train.steps == 5 and r.model.channels == 8
+    with pytest.raises(BuildError, match="train.stpes"):
+        load_recipe(DEFAULT_RECIPE, {"train.stpes": 5})
+
+
+def test_invalid_yaml_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("train: [unclosed\n")
+    with pytest.raises(BuildError, match="not valid YAML"):
+        load_recipe(f)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgevoice.build.data import read_manifest
+from edgevoice.build.recipe import SynthSettings
+from edgevoice.build.synth import synthesize
+from edgevoice.errors import BuildError
+
+
+@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("flite")),
+                    reason="espeak-ng and flite are not installed (apt-get install espeak-ng "
+                           "flite)")
+def test_synth_renders_phrases_across_engines(tmp_path: Path) -> None:
+    s = SynthSettings(speakers=2, takes=1)
+    manifest = synthesize(s, tmp_path / "out", ("turn on", "stop"))
+    clips = read_manifest(manifest)
+    assert len(clips) == 4
+    assert {c.text for c in clips} == {"turn on", "stop"}
+    assert {c.speaker.split("-")[0] for c in clips} == {"espeak", "flite"}
+    assert all(c.path.stat().st_size > 2000 for c in clips)
+
+
+def test_missing_engine_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(BuildError, match="needs espeak-ng, which is not installed.*apt-get"):
+        synthesize(SynthSettings(speakers=1), tmp_path / "out", ("stop",))
+    assert not (tmp_path / "out").exists()
+
+
+def test_phrase_outside_token_set(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="synth phrase 1: character '4'"):
+        synthesize(SynthSettings(speakers=1), tmp_path / "out", ("4 you",))
