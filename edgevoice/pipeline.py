@@ -44,7 +44,7 @@ class Utterance:
     start: float  # stream seconds
     wall_start: float
     last_partial: str = ""
-    last_partial_at: float = 0.0
+    last_partial_at: float = 0.0  # stream seconds
 
 
 class Pipeline:
@@ -105,10 +105,10 @@ class Pipeline:
         utt = self.utt
         if self.partial_every <= 0 or utt is None:
             return
-        now = time.monotonic()
-        if now - utt.last_partial_at < self.partial_every:
+        # Paced by audio time, so a file processed faster than real time gets the same partials.
+        if self.stream_time - utt.last_partial_at < self.partial_every:
             return
-        utt.last_partial_at = now
+        utt.last_partial_at = self.stream_time
         text = self.decoder.partial()
         if text and text != utt.last_partial:
             utt.last_partial = text
@@ -119,7 +119,8 @@ class Pipeline:
         self.frontend.reset()
         self.model.reset()
         self.decoder.reset()
-        self.utt = Utterance(uuid.uuid4().hex, event.start, time.time())
+        self.utt = Utterance(uuid.uuid4().hex, event.start, time.time(),
+                             last_partial_at=self.stream_time)
         payload = {**self._base(self.utt), "event": "start", "start": round(event.start, 3)}
         self._publish("vad", payload)
         self.hook.on_utterance_start(event=payload)

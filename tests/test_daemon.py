@@ -80,6 +80,11 @@ def test_wav_to_mqtt_transcripts(tmp_path, bundle_dir, broker, recorder, digits_
     first, second = transcripts
     assert first["start"] < 1.0 < first["end"] < second["start"]
     assert first["utterance_id"] != second["utterance_id"]
+    partials = recorder.topic("partial")
+    assert partials, "no partial results while speaking"
+    for p in partials:
+        final = next(t for t in transcripts if t["utterance_id"] == p["utterance_id"])
+        assert p["text"] and len(p["text"]) <= len(final["text"]) + 2
     vad = recorder.wait_for("vad", 4)
     assert [v["event"] for v in vad] == ["start", "stop", "start", "stop"]
     states = [s["state"] for s in recorder.topic("status")]
@@ -178,7 +183,43 @@ def test_stdin_source_and_stdout_sink(tmp_path, bundle_dir, digits_wav) -> None:
     assert len(lines) == 2 and all(line["site_id"] == "kitchen" for line in lines)
 
 
-def test_reload_over_mqtt_swaps_the_decoder(tmp_path, bundle_dir, broker, recorder) -> None:
+def test_mqtt_commands(tmp_path, bundle_dir, broker, recorder) -> None:
+    cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin"})
+    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
+                             "--broker", broker.url], cwd=REPO, stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+    def command(name: str, payload: bytes = b"") -> None:
+        recorder.client.publish(f"edgevoice/kitchen/cmd/{name}", payload, qos=1)
+        time.sleep(1.2)
+
+    try:
+        deadline = time.monotonic() + 20
+        while not recorder.topic("status") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        cfg.write_text(cfg.read_text() + "decoder: {name: greedy}\n")
+        command("reload")
+        cfg.write_text(cfg.read_text().replace("name: greedy", "name: gredy"))
+        command("reload")
+        command("hotwords", b'["tobias", {"phrase": "call mum", "boost": 3}]')
+        command("hotwords", b"not json")
+        command("listen", b"off")
+        command("dance")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+        err = proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.kill()
+    assert "reloaded: model" in err
+    assert "reload failed, keeping the running configuration" in err and "did you mean" in err
+    # the failed reload kept the running (greedy) decoder, which has no hot words
+    assert "hotwords: the greedy decoder does not support hot words" in err
+    assert "listening off" in err
+    assert "unknown command 'dance'" in err
+    assert "Traceback" not in err
+
+
+def test_hotwords_over_mqtt(tmp_path, bundle_dir, broker, recorder) -> None:
     cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin"})
     proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
                              "--broker", broker.url], cwd=REPO, stdin=subprocess.PIPE,
@@ -187,21 +228,17 @@ def test_reload_over_mqtt_swaps_the_decoder(tmp_path, bundle_dir, broker, record
         deadline = time.monotonic() + 20
         while not recorder.topic("status") and time.monotonic() < deadline:
             time.sleep(0.05)
-        cfg.write_text(cfg.read_text() + "decoder: {name: beam}\n")
-        recorder.client.publish("edgevoice/kitchen/cmd/reload", b"", qos=1)
-        time.sleep(1.5)
-        bad = cfg.read_text().replace("name: beam", "name: beem")
-        cfg.write_text(bad)
-        recorder.client.publish("edgevoice/kitchen/cmd/reload", b"", qos=1)
+        for payload in (b'["tobias", {"phrase": "call mum", "boost": 3}]', b"not json",
+                        '["café"]'.encode()):
+            recorder.client.publish("edgevoice/kitchen/cmd/hotwords", payload, qos=1)
         time.sleep(1.5)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
         err = proc.stderr.read() if proc.stderr else ""
     finally:
         proc.kill()
-    assert "reloaded: model" in err
-    assert "reload failed, keeping the running configuration" in err and "did you mean" in err
-    assert "Traceback" not in err
+    assert "hotwords set: tobias, call mum" in err
+    assert err.count("hotwords: rejected") == 2 and "Traceback" not in err
 
 
 @pytest.mark.parametrize("case", ["not_wav", "empty", "truncated", "missing"])
