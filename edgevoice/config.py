@@ -181,9 +181,9 @@ def apply_overrides(raw: dict[str, Any], *, input_wav: str | None = None,
     if bundle is not None:
         raw["bundle"] = bundle
     if decoder is not None:
-        block = raw.get("decoder") if isinstance(raw.get("decoder"), dict) else {}
-        raw["decoder"] = dict(block, name=decoder) if block.get("name") == decoder else {
-            "name": decoder}
+        block = raw.get("decoder")
+        same = isinstance(block, dict) and block.get("name") == decoder
+        raw["decoder"] = dict(block) if same else {"name": decoder}  # type: ignore[arg-type]
     if broker is not None:
         sinks = [dict(s) for s in raw.get("sinks") or [{"name": "mqtt"}] if isinstance(s, dict)]
         mqtt = [s for s in sinks if s.get("name") == "mqtt"]

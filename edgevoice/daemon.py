@@ -246,7 +246,7 @@ class Daemon:
             if not got:
                 continue
             last = block is None
-            x = resampler.process(np.zeros(0, np.float32) if last else block, last=last)
+            x = resampler.process(np.zeros(0, np.float32) if block is None else block, last=last)
             pending = np.concatenate((pending, x)) if len(pending) else x
             n = len(pending) // frame
             if self.listening:

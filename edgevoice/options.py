@@ -80,7 +80,7 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
             return None
         _, vt = typing.get_args(tp)
         return {str(k): _convert(vt, v, join(path, str(k)), errors) for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return validate(tp, value, path, errors)
     if tp is bool:
         if isinstance(value, bool):

@@ -31,7 +31,7 @@ TRACE_ENV = "EDGEVOICE_TRACE_HOOKS"
 
 @dataclass
 class Component:
-    cls: type
+    cls: Any  # a component class: name, kind, Options, protocol of its kind
     provider: str
 
 
@@ -44,7 +44,7 @@ class Registry:
         default_factory=lambda: {k: {} for k in KINDS})
     failures: dict[str, str] = field(default_factory=dict)  # plugin name -> why it failed
 
-    def get(self, kind: str, name: str, where: str) -> type:
+    def get(self, kind: str, name: str, where: str) -> Any:
         found = self.components[kind].get(name)
         if found is not None:
             return found.cls
@@ -62,7 +62,7 @@ class Registry:
 
 
 def _provider_name(pm: pluggy.PluginManager, plugin: object) -> str:
-    return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+    return str(pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin)))
 
 
 def _load_entry_points(pm: pluggy.PluginManager, failures: dict[str, str]) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from edgevoice.build.augment import add_noise, make_noise
 from edgevoice.build.data import WordBank, heldout_utterances
 from edgevoice.build.recipe import EvaluateSettings
 from edgevoice.decoding import DecoderContext, GreedyDecoder, GreedyOptions
+from edgevoice.errors import BuildError
+
+Decode = Callable[[list[np.ndarray]], list[str]]
 
 
 def edit_distance(ref: Sequence, hyp: Sequence) -> int:
@@ -86,18 +91,42 @@ def greedy_texts(logprobs: list[np.ndarray], tokens: Sequence[str], blank: int,
     return out
 
 
-def score(name: str, refs: list[str], hyps: list[str]) -> dict[str, float]:
+def beam_decode(options: dict[str, Any], tokens: Sequence[str], blank: int,
+                lm_file: Path | None, frame_seconds: float = 0.02) -> Decode:
+    """The daemon's beam decoder (edgevoice.beam), options as in bundle.yaml `decoder`."""
+    from edgevoice.beam import BeamDecoder, BeamOptions
+    from edgevoice.options import validate
+
+    errors: list[str] = []
+    opts = validate(BeamOptions, {k: v for k, v in options.items() if k != "name"}, "decoder",
+                    errors)
+    if opts is None or errors:
+        raise BuildError("recipe export.decoder: " + "; ".join(errors))
+    decoder = BeamDecoder(opts, DecoderContext.create(tokens, blank, frame_seconds, lm_file))
+
+    def run(logprobs: list[np.ndarray]) -> list[str]:
+        out = []
+        for lp in logprobs:
+            decoder.process(lp)
+            out.append(decoder.finalize().text)
+        return out
+
+    return run
+
+
+def score(refs: list[str], hyps: list[str]) -> dict[str, float]:
     return {"wer": round(wer(refs, hyps), 4), "cer": round(cer(refs, hyps), 4)}
 
 
 def score_model(run: Callable[[list[np.ndarray]], list[np.ndarray]],
                 feats_by_set: dict[str, list[np.ndarray]], sets: list[TestSet],
-                tokens: Sequence[str], blank: int) -> dict[str, dict[str, float]]:
-    """WER/CER of one model (given as features -> log-probabilities) on every test set."""
-    out = {}
+                decoders: dict[str, Decode]) -> dict[str, dict[str, dict[str, float]]]:
+    """WER/CER of one model (features -> log-probabilities) per decoder and test set."""
+    out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in decoders}
     for ts in sets:
-        hyps = greedy_texts(run(feats_by_set[ts.name]), tokens, blank)
-        out[ts.name] = score(ts.name, ts.texts, hyps)
+        logprobs = run(feats_by_set[ts.name])
+        for name, decode in decoders.items():
+            out[name][ts.name] = score(ts.texts, decode(logprobs))
     return out
 
 

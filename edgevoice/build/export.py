@@ -58,7 +58,8 @@ def _pct(v: float | None) -> str:
 
 def metrics_table(metrics: dict[str, Any]) -> str:
     """Markdown table: rows = test sets, columns = WER/CER of float, pruned, INT8."""
-    models = [m for m in ("float", "pruned", "int8") if m in metrics.get("accuracy", {})]
+    models = [m for m in ("float", "pruned", "int8", "int8_beam_lm", "int8_beam")
+              if m in metrics.get("accuracy", {})]
     acc = metrics["accuracy"]
     sets = list(acc[models[0]]) if models else []
     head = "| test set | " + " | ".join(f"{m} WER | {m} CER" for m in models) + " |"

@@ -39,8 +39,8 @@ DEPENDS = {
 }
 DEPENDS["prune"] = (*DEPENDS["train"], "prune")
 DEPENDS["quantize"] = (*DEPENDS["prune"], "quantize")
-DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate")
-DEPENDS["export"] = (*DEPENDS["evaluate"], "export")
+DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate", "export")  # export.decoder
+DEPENDS["export"] = DEPENDS["evaluate"]
 
 
 @dataclass
@@ -189,7 +189,8 @@ def export_stage(work: Work) -> dict[str, Any]:
     meta = json.loads((work.root / "quantize" / "meta.json").read_text())
     meta["metrics"] = metrics
     meta["credits"] = [FSDD_CREDIT, "Synthetic speech: espeak-ng (GPL-3.0), flite (BSD-like)"]
-    lm_file = build_lm(work)
+    lm = work.root / "evaluate" / "lm.arpa"
+    lm_file = lm if lm.exists() else None
     card = model_card(meta, r.to_dict(), work.command)
     out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
                        meta, card, lm_file)
@@ -210,7 +211,7 @@ def build_lm(work: Work) -> Path | None:
     words = work.recipe.synth.phrases
     sentences = [" ".join(words[int(i)] for i in rng.integers(0, len(words), n))
                  for n in rng.integers(1, 11, 3000)]
-    path = work.dir("export") / "lm.arpa"
+    path = work.dir("evaluate") / "lm.arpa"
     lm.build_arpa(sentences, path, order=order)
     return path
 

@@ -13,6 +13,8 @@ import numpy as np
 from edgevoice.build.batches import BatchMaker, batch_stream
 from edgevoice.build.data import BLANK, TOKENS, compose
 from edgevoice.build.evaluate import (
+    beam_decode,
+    greedy_texts,
     heldout_sets,
     int8_runner,
     latency,
@@ -27,7 +29,7 @@ from edgevoice.build.model import (
     set_threads,
     streaming_shape,
 )
-from edgevoice.build.stages import Work
+from edgevoice.build.stages import Work, build_lm
 from edgevoice.build.train import fit, float_logprobs, load_checkpoint, save_checkpoint
 from edgevoice.features import LogMel
 
@@ -147,19 +149,28 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
     lm = LogMel(frontend)
     feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in sets}
     _, context = streaming_shape(r.model)
+    greedy = {"greedy": lambda lp: greedy_texts(lp, TOKENS, BLANK)}
     accuracy: dict[str, Any] = {}
     for name, weights in (("float", "train"), ("pruned", "prune")):
         model = _model(work, work.root / weights / "model.weights.h5")
-        accuracy[name] = score_model(_float_runner(model, context), feats, sets, TOKENS, BLANK)
+        accuracy[name] = score_model(_float_runner(model, context), feats, sets,
+                                     greedy)["greedy"]
         log.info("evaluate: %s %s", name, accuracy[name])
-    # The INT8 model runs from a real bundle through the daemon's loader and runner.
+    # The INT8 model runs from a real bundle through the daemon's loader, runner and decoders.
     q = work.root / "quantize"
     meta = json.loads((q / "meta.json").read_text())
     bundle_dir = write_bundle(work.root / "evaluate" / "bundle", (q / "model.tflite").read_bytes(),
-                              meta)
-    am = open_acoustic_model(load_bundle(bundle_dir))
-    accuracy["int8"] = score_model(int8_runner(am), feats, sets, TOKENS, BLANK)
-    log.info("evaluate: int8 %s", accuracy["int8"])
+                              meta, lm_file=build_lm(work))
+    bundle = load_bundle(bundle_dir)
+    am = open_acoustic_model(bundle)
+    decoders = dict(greedy)
+    if r.export.decoder.get("name") == "beam":
+        decoders["beam"] = beam_decode(r.export.decoder, TOKENS, BLANK, bundle.lm_file)
+    int8 = score_model(int8_runner(am), feats, sets, decoders)
+    accuracy["int8"] = int8["greedy"]
+    if "beam" in int8:
+        accuracy["int8_beam_lm" if bundle.lm_file else "int8_beam"] = int8["beam"]
+    log.info("evaluate: int8 %s", int8)
     seconds = sum(len(x) for x in sets[0].audio) / frontend.sample_rate
     window, _ = streaming_shape(r.model)
     per_frame = macs_per_output_frame(r.model, frontend.n_mels, len(TOKENS))
@@ -179,7 +190,7 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
                                              * frames_per_second / r.model.chunk),
         },
         "latency": latency(am, feats["clean"], seconds),
-        "decoder": "greedy",
+        "decoder": dict(r.export.decoder),  # for the int8_beam* rows; the others are greedy
     }
     (work.dir("evaluate") / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return {"int8_clean_wer": accuracy["int8"]["clean"]["wer"]}

@@ -120,7 +120,7 @@ class MqttSink(Closeable):
             c.tls_insecure_set(o.tls_insecure)
         c.will_set(f"{self.prefix}/status", self._status("offline"), qos=1, retain=True)
         c.max_queued_messages_set(o.queue_size)
-        c.reconnect_delay_set(o.reconnect_min, o.reconnect_max)
+        c.reconnect_delay_set(o.reconnect_min, o.reconnect_max)  # type: ignore[arg-type]
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgevoice.audio import WavReader
+from edgevoice.audio import WavInfo, WavReader
 from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import AudioError
 from edgevoice.options import opt
@@ -135,13 +135,14 @@ class WavSource(Closeable):
         if not options.path:
             raise AudioError("source wav: `path` is required")
         self.options = options
-        self.info = None
+        self.info: WavInfo | None = None
+        self._reader: WavReader | None = None
         self.sample_rate = ctx.sample_rate
 
     def open(self) -> None:
-        self._reader = WavReader(self.options.path)
-        self.info = self._reader.info
-        self.sample_rate = self.info.sample_rate
+        self._reader = reader = WavReader(self.options.path)
+        self.info = reader.info
+        self.sample_rate = reader.info.sample_rate
         self._tail = self.sample_rate * self.options.tail_silence_ms // 1000
         self._pos = 0
         self._block = max(1, self.sample_rate * self.options.block_ms // 1000)
@@ -152,6 +153,7 @@ class WavSource(Closeable):
             delay = self._t0 + self._pos / self.sample_rate - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+        assert self._reader is not None, "read() before open()"
         block = self._reader.read(self._block)
         if not len(block):
             if self._tail <= 0:
@@ -162,7 +164,7 @@ class WavSource(Closeable):
         return block
 
     def close(self) -> None:
-        if getattr(self, "_reader", None) is not None:
+        if self._reader is not None:
             self._reader.close()
             self._reader = None
 

@@ -74,7 +74,8 @@ class Segmenter(Closeable):
             self._start = t + 1 - len(frames)
             self._pre.clear()
             self._recent.clear()
-            return [SpeechStart(self._seconds(self._start))] + [SpeechAudio(f) for f in frames]
+            start: list[Event] = [SpeechStart(self._seconds(self._start))]
+            return start + [SpeechAudio(f) for f in frames]
         events: list[Event] = [SpeechAudio(frame)]
         if voiced:
             self._silence = 0
