@@ -52,6 +52,28 @@ def one_line_error(stderr: str) -> str:
     return errors[-1]
 
 
+def start_live_daemon(cfg: Path, broker, recorder) -> subprocess.Popen[str]:  # type: ignore[no-untyped-def]
+    """`edgevoice run` on a stdin source, returned once it has announced itself online."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
+                             "--broker", broker.url], cwd=REPO, stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not recorder.topic("status") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert recorder.topic("status")[-1]["state"] == "online"
+    return proc
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, expect a clean exit, return what it logged."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(20) == 0
+        return proc.stderr.read() if proc.stderr else ""
+    finally:
+        proc.kill()
+
+
 @pytest.fixture
 def digits_wav(tmp_path: Path) -> Path:
     need_fsdd()
@@ -152,18 +174,8 @@ def test_broker_restart_loses_nothing(tmp_path, bundle_dir, broker) -> None:
 def test_sigterm_stops_cleanly_and_publishes_offline(tmp_path, bundle_dir, broker, recorder
                                                      ) -> None:
     cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin"})
-    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
-                             "--broker", broker.url], cwd=REPO, stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=False)
-    try:
-        deadline = time.monotonic() + 20
-        while not recorder.topic("status") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert recorder.topic("status")[-1]["state"] == "online"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
-    finally:
-        proc.kill()
+    err = stop(start_live_daemon(cfg, broker, recorder))
+    assert "Traceback" not in err
     time.sleep(0.3)
     assert recorder.topic("status")[-1]["state"] == "offline"
 
@@ -185,31 +197,20 @@ def test_stdin_source_and_stdout_sink(tmp_path, bundle_dir, digits_wav) -> None:
 
 def test_mqtt_commands(tmp_path, bundle_dir, broker, recorder) -> None:
     cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin"})
-    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
-                             "--broker", broker.url], cwd=REPO, stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_live_daemon(cfg, broker, recorder)
 
     def command(name: str, payload: bytes = b"") -> None:
         recorder.client.publish(f"edgevoice/kitchen/cmd/{name}", payload, qos=1)
         time.sleep(1.2)
 
-    try:
-        deadline = time.monotonic() + 20
-        while not recorder.topic("status") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        cfg.write_text(cfg.read_text() + "decoder: {name: greedy}\n")
-        command("reload")
-        cfg.write_text(cfg.read_text().replace("name: greedy", "name: gredy"))
-        command("reload")
-        command("hotwords", b'["tobias", {"phrase": "call mum", "boost": 3}]')
-        command("hotwords", b"not json")
-        command("listen", b"off")
-        command("dance")
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
-        err = proc.stderr.read() if proc.stderr else ""
-    finally:
-        proc.kill()
+    cfg.write_text(cfg.read_text() + "decoder: {name: greedy}\n")
+    command("reload")
+    cfg.write_text(cfg.read_text().replace("name: greedy", "name: gredy"))
+    command("reload")
+    command("hotwords", b'["tobias"]')
+    command("listen", b"off")
+    command("dance")
+    err = stop(proc)
     assert "reloaded: model" in err
     assert "reload failed, keeping the running configuration" in err and "did you mean" in err
     # the failed reload kept the running (greedy) decoder, which has no hot words
@@ -221,22 +222,12 @@ def test_mqtt_commands(tmp_path, bundle_dir, broker, recorder) -> None:
 
 def test_hotwords_over_mqtt(tmp_path, bundle_dir, broker, recorder) -> None:
     cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin"})
-    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg),
-                             "--broker", broker.url], cwd=REPO, stdin=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not recorder.topic("status") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        for payload in (b'["tobias", {"phrase": "call mum", "boost": 3}]', b"not json",
-                        '["café"]'.encode()):
-            recorder.client.publish("edgevoice/kitchen/cmd/hotwords", payload, qos=1)
-        time.sleep(1.5)
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
-        err = proc.stderr.read() if proc.stderr else ""
-    finally:
-        proc.kill()
+    proc = start_live_daemon(cfg, broker, recorder)
+    for payload in (b'["tobias", {"phrase": "call mum", "boost": 3}]', b"not json",
+                    '["café"]'.encode()):
+        recorder.client.publish("edgevoice/kitchen/cmd/hotwords", payload, qos=1)
+    time.sleep(1.5)
+    err = stop(proc)
     assert "hotwords set: tobias, call mum" in err
     assert err.count("hotwords: rejected") == 2 and "Traceback" not in err
 
