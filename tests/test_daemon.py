@@ -10,9 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from support import REPO, Recorder, compose, edgevoice, free_port, need_fsdd
+
+from edgevoice.audio import write_wav
 
 HOOK_PLUGIN = '''
 import json, os, pluggy
@@ -127,21 +130,45 @@ def test_digits_are_recognised(tmp_path, bundle_dir, broker, recorder, digits_wa
 
 
 
-def test_unreachable_broker_is_reported_not_lost(tmp_path, bundle_dir, digits_wav) -> None:
+def test_unreachable_broker_is_reported_not_lost(tmp_path, bundle_dir, digits_wav, broker
+                                                 ) -> None:
     hooks = tmp_path / "hooks"
     hooks.mkdir()
     (hooks / "recorder.py").write_text(HOOK_PLUGIN)
     log = tmp_path / "hooks.jsonl"
-    cfg = write_config(tmp_path, bundle_dir, delivery_timeout=1.0, plugin_dirs=[str(hooks)])
     port = free_port()  # nothing listens here
+    cfg = write_config(tmp_path, bundle_dir, delivery_timeout=1.0, plugin_dirs=[str(hooks)],
+                       sinks=[{"name": "mqtt", "broker": f"mqtt://127.0.0.1:{port}",
+                               "spool_dir": str(tmp_path / "spool")}])
     out = edgevoice("run", "--config", str(cfg), "--input", str(digits_wav),
-                    "--broker", f"mqtt://127.0.0.1:{port}",
                     env={**os.environ, "HOOK_LOG": str(log)})
     assert out.returncode == 3
     line = one_line_error(out.stderr)
     assert "sink mqtt: " in line and "could not be delivered within 1 s" in line
+    assert "undelivered message(s) saved to" in out.stderr
     errors = [json.loads(x) for x in log.read_text().splitlines() if '"on_error"' in x]
     assert errors and errors[0]["where"] == "sink mqtt"
+    (spool,) = (tmp_path / "spool").iterdir()
+    saved = [json.loads(x) for x in spool.read_text().splitlines()]
+    assert sum(1 for topic, _, _ in saved if topic.endswith("/transcript")) == 2
+
+    # The broker is back at that address: the next run delivers what the first one kept.
+    broker.stop()
+    broker.port = port
+    broker.conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\n")
+    broker.start()
+    rec = Recorder(port, "edgevoice/+/transcript")
+    try:
+        quiet = tmp_path / "quiet.wav"
+        write_wav(quiet, np.zeros(16000, np.float32), 16000)
+        out = edgevoice("run", "--config", str(cfg), "--input", str(quiet))
+        assert out.returncode == 0, out.stderr
+        got = rec.wait_for("transcript", 2)
+    finally:
+        rec.close()
+    assert [t["text"] for t in got] == [json.loads(d)["text"] for t, d, _ in saved
+                                        if t.endswith("/transcript")]
+    assert not spool.exists()
 
 
 def test_broker_restart_loses_nothing(tmp_path, bundle_dir, broker) -> None:

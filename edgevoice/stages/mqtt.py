@@ -48,6 +48,9 @@ class MqttOptions:
     partials: bool = opt(True, "publish partial results on <prefix>/partial")
     vad_events: bool = opt(True, "publish speech start/stop on <prefix>/vad")
     commands: bool = opt(True, "subscribe to <prefix>/cmd/# (reload, listen, hotwords)")
+    spool_dir: str | None = opt("auto", "where messages still undelivered at exit are kept and "
+                                "sent at the next start; auto: $STATE_DIRECTORY or "
+                                "~/.local/state/edgevoice; null: nowhere")
 
     def __post_init__(self) -> None:
         url = urlparse(self.broker)
@@ -78,7 +81,8 @@ class MqttSink(Closeable):
         self.on_command: CommandHandler | None = getattr(ctx.extra, "on_command", None)
         self.model = getattr(ctx.bundle, "name", None)
         self._password = self._read_password()
-        self._pending: dict[int, str] = {}  # mid -> topic, until the broker acknowledges
+        # mid -> (topic, JSON, QoS) of each message until the broker acknowledges it
+        self._pending: dict[int, tuple[str, str, int]] = {}
         self._acked_early: set[int] = set()
         self._lock = threading.Lock()
         self._connected = threading.Event()
@@ -129,6 +133,61 @@ class MqttSink(Closeable):
         self._queue_full = mqtt.MQTT_ERR_QUEUE_SIZE
         c.connect_async(self.host, self.port, keepalive=o.keepalive)
         c.loop_start()  # paho's thread connects, and reconnects with backoff, on its own
+        self._resend_spool()
+
+    @property
+    def spool_file(self) -> Path | None:
+        where = self.options.spool_dir
+        if where is None:
+            return None
+        if where == "auto":
+            state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+            base = Path(state) if state else Path.home() / ".local" / "state" / "edgevoice"
+        else:
+            base = Path(where).expanduser()
+        name = f"mqtt-{self.host}-{self.port}-{self.prefix.replace('/', '_')}.jsonl"
+        return base / name
+
+    def _resend_spool(self) -> None:
+        """Queue what an earlier run could not deliver; it goes out once connected."""
+        path = self.spool_file
+        if path is None or not path.exists():
+            return
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+            path.unlink()
+        except OSError as exc:
+            log.error("mqtt: cannot read the spool %s: %s", path, exc)
+            return
+        for line in lines:
+            try:
+                topic, data, qos = json.loads(line)
+            except (ValueError, TypeError):
+                log.error("mqtt: skipping a damaged line in the spool %s", path)
+                continue
+            info = self._client.publish(topic, data, qos=qos)
+            with self._lock:
+                self._pending[info.mid] = (topic, data, qos)
+        log.info("mqtt: %d message(s) from an earlier run queued for delivery", len(lines))
+
+    def _spool_pending(self) -> None:
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+        path = self.spool_file
+        if not pending or path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "a", encoding="utf-8") as f:
+                for item in pending:
+                    f.write(json.dumps(item) + "\n")
+        except OSError as exc:
+            log.error("mqtt: %d undelivered message(s) lost: cannot write the spool %s: %s",
+                      len(pending), path, exc)
+            return
+        log.warning("mqtt: %d undelivered message(s) saved to %s; they are sent when edgevoice "
+                    "next starts with this broker", len(pending), path)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                     props: Any = None) -> None:
@@ -191,7 +250,7 @@ class MqttSink(Closeable):
                         self._acked_early.discard(info.mid)
                         self.delivered += 1
                     else:
-                        self._pending[info.mid] = full
+                        self._pending[info.mid] = (full, data, qos)
 
     @property
     def undelivered(self) -> int:
@@ -209,6 +268,7 @@ class MqttSink(Closeable):
         c = self._client
         if c is None:
             return
+        self._spool_pending()
         if self._connected.is_set():
             info = c.publish(f"{self.prefix}/status", self._status("offline"), qos=1, retain=True)
             try:
