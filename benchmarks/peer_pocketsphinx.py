@@ -23,7 +23,7 @@ import yaml
 
 from edgevoice.audio import to_int16
 from edgevoice.build.data import DIGIT_WORDS, WordBank, read_fsdd, split_by_speaker
-from edgevoice.build.evaluate import TestSet, greedy_texts, heldout_sets, wer
+from edgevoice.build.evaluate import TestSet, beam_decode, greedy_texts, heldout_sets, wer
 from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
 from edgevoice.bundle import load_bundle
 from edgevoice.features import LogMel
@@ -34,15 +34,21 @@ GRAMMAR = ("#JSGF V1.0;\ngrammar digits;\npublic <digits> = ( "
            + " | ".join((*DIGIT_WORDS, "oh")) + " )+ ;\n")
 
 
-def run_edgevoice(bundle_dir: str, sets: list[TestSet]) -> dict[str, tuple[float, float]]:
+def run_edgevoice(bundle_dir: str, sets: list[TestSet], beam: bool
+                  ) -> dict[str, tuple[float, float]]:
+    """WER and real-time factor (frontend + model + decoder) of the INT8 bundle per test set."""
     bundle = load_bundle(bundle_dir)
     am = open_acoustic_model(bundle)
     frontend = LogMel(bundle.frontend)
+    if beam:
+        decode = beam_decode(bundle.decoder, bundle.tokens, bundle.blank, bundle.lm_file)
+    else:
+        def decode(logp: list[np.ndarray]) -> list[str]:
+            return greedy_texts(logp, bundle.tokens, bundle.blank)
     out = {}
     for ts in sets:
         t0 = time.perf_counter()
-        logp = [am.run_utterance(frontend.compute(x)) for x in ts.audio]
-        hyps = greedy_texts(logp, bundle.tokens, bundle.blank)
+        hyps = decode([am.run_utterance(frontend.compute(x)) for x in ts.audio])
         elapsed = time.perf_counter() - t0
         out[ts.name] = (wer(ts.texts, hyps), elapsed / _seconds(ts))
     return out
@@ -104,22 +110,25 @@ def main() -> None:
     train, test = split_by_speaker(read_fsdd(recipe.data.fsdd), recipe.data.test_speakers)
     sets = heldout_sets(WordBank.from_clips(test, RATE), WordBank.from_clips(train, RATE),
                         recipe.evaluate, RATE)
-    ev = run_edgevoice(args.bundle, sets)
-    ps = run_pocketsphinx(sets, ps_options)
+    results = {"edgevoice greedy": run_edgevoice(args.bundle, sets, beam=False)}
+    if load_bundle(args.bundle).decoder.get("name") == "beam":
+        results["edgevoice beam+LM"] = run_edgevoice(args.bundle, sets, beam=True)
+    results["PocketSphinx"] = run_pocketsphinx(sets, ps_options)
     e = recipe.evaluate
     print(f"held-out speaker(s): {', '.join(recipe.data.test_speakers)}; {len(sets[0].texts)} "
           f"utterances of {e.min_words}-{e.max_words} digits, {_seconds(sets[0]):.0f} s per "
           f"set, seed {e.seed}; noise {'/'.join(e.noise_kinds)}; PocketSphinx en-us + digits "
           f"JSGF {ps_options or '(default options)'}")
-    print(f"{'test set':<10} {'edgevoice WER':>14} {'PocketSphinx WER':>17} "
-          f"{'edgevoice RTF':>14} {'PocketSphinx RTF':>17}")
+    names = list(results)
+    print(f"{'WER':<10}" + "".join(f"{n:>20}" for n in names))
     for ts in sets:
-        print(f"{ts.name:<10} {100 * ev[ts.name][0]:>13.1f}% {100 * ps[ts.name][0]:>16.1f}% "
-              f"{ev[ts.name][1]:>14.4f} {ps[ts.name][1]:>17.4f}")
+        print(f"{ts.name:<10}" + "".join(f"{100 * results[n][ts.name][0]:>19.1f}%" for n in names))
     noisy = [ts.name for ts in sets[1:]]
     if noisy:
-        print(f"{'noisy avg':<10} {100 * np.mean([ev[n][0] for n in noisy]):>13.1f}% "
-              f"{100 * np.mean([ps[n][0] for n in noisy]):>16.1f}%")
+        print(f"{'noisy avg':<10}" + "".join(
+            f"{100 * np.mean([results[n][k][0] for k in noisy]):>19.1f}%" for n in names))
+    print(f"{'RTF':<10}" + "".join(
+        f"{np.mean([results[n][ts.name][1] for ts in sets]):>20.4f}" for n in names))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ TINY = [
     "model.channels=8", "model.dilations=[1,2]", "model.chunk=16",
     "train.steps=12", "train.batch=4", "train.workers=0", "train.warmup=2",
     "prune.steps=12", "prune.sparsity=0.5", "quantize.calibration=4",
-    "evaluate.utterances=4", "evaluate.snrs=[10]",
+    "evaluate.utterances=4", "evaluate.snrs=[10]", "export.decoder={name: beam, vocabulary: lm}",
 ]
 
 
@@ -59,9 +59,11 @@ def test_bundle_loads_and_runs_in_the_daemon_runtime(built: tuple[Path, Path],
 
 def test_metrics_cover_float_pruned_int8_clean_and_noisy(built: tuple[Path, Path]) -> None:
     m = load_bundle(built[1]).metrics
-    for model in ("float", "pruned", "int8"):
+    for model in ("float", "pruned", "int8", "int8_beam_lm"):
         assert set(m["accuracy"][model]) == {"clean", "snr10"}
         assert 0.0 <= m["accuracy"][model]["clean"]["wer"]
+    assert load_bundle(built[1]).decoder == {"name": "beam", "vocabulary": "lm"}
+    assert (built[1] / "lm.arpa").exists()
     assert m["heldout_speakers"] == ["lucas"] and "lucas" not in m["train_speakers"]
     assert m["cost"]["model_bytes"] == (built[1] / "model.tflite").stat().st_size
     assert m["cost"]["params"] > 0 and m["cost"]["macs_per_second"] > 0
