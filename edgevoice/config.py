@@ -7,7 +7,7 @@ An empty file means all defaults; config/edgevoice.yaml documents them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -194,6 +194,3 @@ def apply_overrides(raw: dict[str, Any], *, input_wav: str | None = None,
         raw["sinks"] = sinks
     return raw
 
-
-def with_core(settings: Settings, **changes: Any) -> Settings:
-    return replace(settings, core=replace(settings.core, **changes))

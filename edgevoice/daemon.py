@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,8 +131,6 @@ class Daemon:
 
     def _load_bundle(self, settings: Settings) -> Bundle:
         models = settings.core.models_dir
-        from pathlib import Path
-
         return load_bundle(settings.core.bundle, Path(models) if models else None)
 
     # -- commands (MQTT cmd/#, signals) -------------------------------------------------------

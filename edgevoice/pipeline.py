@@ -42,7 +42,6 @@ def build(choice: Choice, registry: Registry, ctx: Any) -> Any:
 class Utterance:
     id: str
     start: float  # stream seconds
-    wall_start: float
     last_partial: str = ""
     last_partial_at: float = 0.0  # stream seconds
 
@@ -119,8 +118,7 @@ class Pipeline:
         self.frontend.reset()
         self.model.reset()
         self.decoder.reset()
-        self.utt = Utterance(uuid.uuid4().hex, event.start, time.time(),
-                             last_partial_at=self.stream_time)
+        self.utt = Utterance(uuid.uuid4().hex, event.start, last_partial_at=self.stream_time)
         payload = {**self._base(self.utt), "event": "start", "start": round(event.start, 3)}
         self._publish("vad", payload)
         self.hook.on_utterance_start(event=payload)
