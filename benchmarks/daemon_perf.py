@@ -162,7 +162,8 @@ def latency(tmp: Path, audio: np.ndarray, ends: list[float], bundle: str, broker
     assert proc.stdin is not None
     t0 = time.perf_counter()
     for i in range(0, len(pcm), block):
-        time.sleep(max(0.0, t0 + i / RATE - time.perf_counter()))
+        # a microphone delivers a block once its last sample has been captured
+        time.sleep(max(0.0, t0 + (i + block) / RATE - time.perf_counter()))
         proc.stdin.write(pcm[i : i + block].tobytes())
         proc.stdin.flush()
     proc.stdin.close()

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from edgevoice.errors import BundleError
-from edgevoice.features import LogMelSettings
+from edgevoice.features import LogMel, LogMelSettings
 
 BUNDLE_FORMAT = 1
 BUNDLE_FILE = "bundle.yaml"
@@ -115,6 +115,8 @@ def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool =
         meta = yaml.safe_load(manifest.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise BundleError(f"{where}: not valid YAML ({exc})") from None
+    except OSError as exc:
+        raise BundleError(f"{where}: cannot read ({exc.strerror})") from None
     if not isinstance(meta, dict):
         raise BundleError(f"{where}: expected a mapping at the top level")
     if meta.get("format") != BUNDLE_FORMAT:
@@ -134,8 +136,14 @@ def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool =
     frontend = _need(meta, "frontend", dict, where)
     try:
         settings = LogMelSettings.from_dict(frontend)
-    except TypeError as exc:
+        LogMel(settings)  # checks band, window and FFT sizes
+    except (TypeError, ValueError) as exc:
         raise BundleError(f"{where}: frontend: {exc}") from None
+    for key in ("mean", "std"):
+        values = getattr(settings, key)
+        if values and len(values) != settings.n_mels:
+            raise BundleError(f"{where}: frontend.{key} has {len(values)} values for "
+                              f"{settings.n_mels} mel bands")
     rate = _need(meta, "sample_rate", int, where)
     if settings.sample_rate != rate:
         raise BundleError(f"{where}: frontend sample_rate {settings.sample_rate} != {rate}")
@@ -147,6 +155,8 @@ def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool =
     if stream.step <= 0 or stream.step % stream.stride or stream.context % stream.stride:
         raise BundleError(f"{where}: model window/context/stride are inconsistent: {stream}")
     lm_name = (meta.get("lm") or {}).get("file") if isinstance(meta.get("lm"), dict) else None
+    if lm_name and lm_name not in files:
+        raise BundleError(f"{where}: LM file {lm_name} has no sha256 under 'files'")
     return Bundle(
         path=path,
         name=str(_need(meta, "name", str, where)),
@@ -169,7 +179,10 @@ def verify_files(path: Path, files: dict[str, str]) -> None:
         f = path / name
         if not f.is_file():
             raise BundleError(f"{path}: file {name} listed in {BUNDLE_FILE} is missing")
-        actual = sha256_file(f)
+        try:
+            actual = sha256_file(f)
+        except OSError as exc:
+            raise BundleError(f"{f}: cannot read ({exc.strerror})") from None
         if actual != digest:
             raise BundleError(
                 f"{f}: sha256 mismatch (bundle says {str(digest)[:12]}…, file is {actual[:12]}…); "

@@ -78,8 +78,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                      site_id=args.site_id, decoder=args.decoder, bundle=args.bundle)
     settings, registry = _settings(args.config, **overrides)
     _setup_logging(settings.core.log_level, args.debug)
-    daemon = Daemon(settings, registry, reload_settings=lambda: _settings(
-        args.config, **overrides)[0])
+    daemon = Daemon(settings, registry,
+                    reload_settings=lambda: _settings(args.config, **overrides))
     try:
         daemon.start()
     except BaseException:
@@ -108,11 +108,29 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the YAML, then build (without opening) every component and the model."""
     from edgevoice.bundle import load_bundle
+    from edgevoice.components import StageContext
+    from edgevoice.errors import ConfigError
+    from edgevoice.pipeline import Pipeline, build
 
-    settings, _ = _settings(args.path)
+    settings, registry = _settings(args.path)
     core = settings.core
     bundle = load_bundle(core.bundle, Path(core.models_dir) if core.models_dir else None)
+    ctx = StageContext(core.site_id, bundle.sample_rate,
+                       bundle.sample_rate * core.audio.frame_ms // 1000, bundle)
+    problems = []
+    try:
+        Pipeline(settings, registry, bundle, sinks=[]).close()
+    except EdgevoiceError as exc:
+        problems.append(str(exc))
+    for choice in (settings.source, *settings.sinks):
+        try:
+            build(choice, registry, ctx)
+        except EdgevoiceError as exc:
+            problems.append(f"{choice.path}: {exc}" if choice.path not in str(exc) else str(exc))
+    if problems:
+        raise ConfigError(problems, args.path)
     print(f"{args.path}: OK (source {settings.source.name}, "
           + ", ".join(f"{k} {c.name}" for k, c in settings.stages.items())
           + f", sinks {', '.join(s.name for s in settings.sinks)}; model {bundle.name} "

@@ -7,6 +7,7 @@ An empty file means all defaults; config/edgevoice.yaml documents them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -41,6 +42,9 @@ class AudioSettings:
         "drop_oldest", "what a live source loses when processing falls behind")
 
 
+SITE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
 @dataclass(frozen=True)
 class CoreSchema:
     site_id: str = opt("default", "this device's id: MQTT topics and payloads carry it")
@@ -61,6 +65,11 @@ class CoreSchema:
     model: dict[str, Any] = opt({"name": "tflite"}, "acoustic model runner")
     decoder: dict[str, Any] = opt({"name": "beam"}, "CTC decoder")
     sinks: tuple[dict[str, Any], ...] = opt([{"name": "mqtt"}], "where transcripts go")
+
+    def __post_init__(self) -> None:
+        if not SITE_ID.match(self.site_id):
+            raise ValueError(f"site_id {self.site_id!r}: use letters, digits, '_', '-' and '.' "
+                             "only (it becomes part of MQTT topics)")
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,45 @@ from edgevoice.bundle import Bundle, load_bundle
 from edgevoice.components import StageContext
 from edgevoice.config import Settings
 from edgevoice.errors import AudioError, EdgevoiceError, SinkError
-from edgevoice.pipeline import Pipeline, build
+from edgevoice.pipeline import Pipeline, build, notify
 from edgevoice.plugins import Registry
 
 log = logging.getLogger("edgevoice.daemon")
+
+STALL_SECONDS = 10.0  # a live source silent this long is hung: stop feeding the watchdog
+
+
+class Feeder:
+    """Source blocks -> pipeline frames: resampling (skipped when rates match) and re-cutting."""
+
+    def __init__(self, source_rate: int, pipeline: Pipeline) -> None:
+        self.pipeline = pipeline
+        self.frame = pipeline.frame_samples
+        self.resampler = StreamResampler(source_rate, pipeline.bundle.sample_rate)
+        self.passthrough = source_rate == pipeline.bundle.sample_rate
+        self.pending = np.zeros(0, np.int16)
+
+    def feed(self, block: np.ndarray | None) -> bool:
+        """Feed one block (None: end of stream); True once the stream has ended."""
+        last = block is None
+        if block is None:
+            x = to_int16(self.resampler.process(np.zeros(0, np.float32), last=True))
+        elif self.passthrough:
+            x = to_int16(block)
+        else:
+            x = to_int16(self.resampler.process(block))
+        pending = np.concatenate((self.pending, x)) if len(self.pending) else x
+        frame = self.frame
+        n = len(pending) // frame
+        for i in range(n):
+            self.pipeline.feed(pending[i * frame : (i + 1) * frame])
+        self.pending = pending[n * frame :]
+        if last:
+            if len(self.pending):
+                pad = np.zeros(frame - len(self.pending), np.int16)
+                self.pipeline.feed(np.concatenate((self.pending, pad)))
+            self.pipeline.finish()
+        return last
 
 
 def sd_notify(message: str) -> None:
@@ -100,7 +135,8 @@ class Daemon:
     """Owns the source, the pipeline and the sinks; `run()` returns the exit code."""
 
     def __init__(self, settings: Settings, registry: Registry,
-                 reload_settings: Callable[[], Settings] | None = None) -> None:
+                 reload_settings: Callable[[], tuple[Settings, Registry]] | None = None
+                 ) -> None:
         self.settings = settings
         self.registry = registry
         self.reload_settings = reload_settings
@@ -108,6 +144,7 @@ class Daemon:
         self.reload_requested = threading.Event()
         self.listening = True
         self.capture_error: Exception | None = None
+        self.heartbeat = time.monotonic()  # last time the capture thread was alive
         self.sinks: list[Any] = []
         self.pipeline: Pipeline | None = None
         self.source: Any = None
@@ -121,13 +158,19 @@ class Daemon:
                            bundle.sample_rate * core.audio.frame_ms // 1000, bundle, extra=self)
         for choice in self.settings.sinks:
             sink = build(choice, self.registry, ctx)
-            sink.open()
+            try:
+                sink.open()
+            except EdgevoiceError:
+                raise
+            except Exception as exc:
+                raise SinkError(f"{choice.path} (sink {choice.name!r}): cannot start: "
+                                f"{type(exc).__name__}: {exc}") from exc
             self.sinks.append(sink)
         self.pipeline = Pipeline(self.settings, self.registry, bundle, self.sinks)
         self.source = build(self.settings.source, self.registry, ctx)
         self.source.open()
         log.info("model %s", bundle.describe())
-        self.registry.hook.on_startup(config=self.settings)
+        notify(self.registry.hook.on_startup, config=self.settings)
 
     def _load_bundle(self, settings: Settings) -> Bundle:
         models = settings.core.models_dir
@@ -174,27 +217,39 @@ class Daemon:
 
     # -- running ------------------------------------------------------------------------------
     def _capture(self, queue: AudioQueue) -> None:
+        """Capture thread: read the source into the queue, reopening a failed live device."""
         delay = 0.5
         while not self.stop_event.is_set():
+            self.heartbeat = time.monotonic()
             try:
                 block = self.source.read()
             except AudioError as exc:
                 if not self.source.live:
-                    self.capture_error = exc
-                    queue.put(None)
+                    self._capture_failed(exc, queue)
                     return
                 log.error("%s; reopening in %.1f s", exc, delay)
                 self._reopen_source(delay)
                 delay = min(delay * 2, 30.0)
                 continue
+            except Exception as exc:  # a plugin source's bug must end the run, not hang it
+                self._capture_failed(exc, queue)
+                return
             queue.put(block)
             if block is None:
                 return
             delay = 0.5
 
+    def _capture_failed(self, exc: Exception, queue: AudioQueue) -> None:
+        if not isinstance(exc, EdgevoiceError):
+            exc = AudioError(f"source {self.settings.source.name}: read failed: "
+                             f"{type(exc).__name__}: {exc}")
+        self.capture_error = exc
+        queue.put(None)
+
     def _reopen_source(self, delay: float) -> None:
         self.source.close()
         while not self.stop_event.wait(delay):
+            self.heartbeat = time.monotonic()
             try:
                 self.source.open()
                 log.info("audio source reopened")
@@ -206,57 +261,63 @@ class Daemon:
     def run(self) -> int:
         """Process until end of input or a stop signal; returns the process exit code."""
         core = self.settings.core
-        assert self.pipeline is not None
         queue = AudioQueue(int(self.source.sample_rate * core.audio.queue_seconds),
                            self.source.live, core.audio.overflow)
+        self.heartbeat = time.monotonic()
         capture = threading.Thread(target=self._capture, args=(queue,), name="capture",
                                    daemon=True)
         capture.start()
         sd_notify("READY=1\nSTATUS=listening")
         log.info("listening (%s)", self.settings.source.name)
-        ended = self._process(queue)
-        self.stop_event.set()
-        queue.close()
-        return self._shutdown("end of input" if ended else "signal", queue)
+        reason = "error"
+        try:
+            reason = "end of input" if self._process(queue) else "signal"
+        finally:
+            self.stop_event.set()
+            queue.close()
+            capture.join(timeout=2.0)  # the source is closed only once nobody reads it
+            code = self._shutdown(reason, queue)
+        return code
+
+    def _watchdog_ok(self) -> bool:
+        """Ping systemd's watchdog only while the capture thread is alive and delivering."""
+        return not self.source.live or time.monotonic() - self.heartbeat < STALL_SECONDS
 
     def _process(self, queue: AudioQueue) -> bool:
         """The processing loop; True when the input ended, False when stopped."""
         assert self.pipeline is not None
-        frame = self.pipeline.frame_samples
-        resampler = StreamResampler(self.source.sample_rate, self.pipeline.bundle.sample_rate)
-        pending = np.zeros(0, np.float32)
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6
-        last_ping = time.monotonic()
-        reported_drops = 0
+        last_ping = last_warning = time.monotonic()
+        drops_seen = 0
+        listening = True
+        feeder = Feeder(self.source.sample_rate, self.pipeline)
         while not self.stop_event.is_set():
             got, block = queue.get(timeout=0.25)
-            if watchdog and time.monotonic() - last_ping > watchdog:
+            now = time.monotonic()
+            if watchdog and now - last_ping > watchdog and self._watchdog_ok():
                 sd_notify("WATCHDOG=1")
-                last_ping = time.monotonic()
-            if queue.dropped_samples > reported_drops:
-                log.warning("processing fell behind: %.2f s of audio dropped so far",
-                            queue.dropped_samples / self.source.sample_rate)
-                reported_drops = queue.dropped_samples
+                last_ping = now
+            if queue.dropped_samples > drops_seen:
+                lost = (queue.dropped_samples - drops_seen) / self.source.sample_rate
+                drops_seen = queue.dropped_samples
+                self.pipeline.skip(lost, "audio_dropped")
+                if now - last_warning > 10.0:
+                    log.warning("processing fell behind: %.2f s of audio dropped so far",
+                                drops_seen / self.source.sample_rate)
+                    last_warning = now
+            if listening != self.listening:
+                listening = self.listening
+                if not listening:
+                    self.pipeline.skip(0.0, "listen_off")
             if self.reload_requested.is_set() and self.pipeline.utt is None:
                 self._reload()
-                frame = self.pipeline.frame_samples
-                resampler = StreamResampler(self.source.sample_rate,
-                                            self.pipeline.bundle.sample_rate)
+                feeder = Feeder(self.source.sample_rate, self.pipeline)
             if not got:
                 continue
-            last = block is None
-            x = resampler.process(np.zeros(0, np.float32) if block is None else block, last=last)
-            pending = np.concatenate((pending, x)) if len(pending) else x
-            n = len(pending) // frame
-            if self.listening:
-                for i in range(n):
-                    self.pipeline.feed(to_int16(pending[i * frame : (i + 1) * frame]))
-            pending = pending[n * frame :]
-            if last:
-                if len(pending) and self.listening:
-                    pad = np.zeros(frame - len(pending), np.float32)
-                    self.pipeline.feed(to_int16(np.concatenate((pending, pad))))
-                self.pipeline.finish()
+            if not listening and block is not None:
+                self.pipeline.skip(len(block) / self.source.sample_rate, "listen_off")
+                continue
+            if feeder.feed(block):
                 return True
         return False
 
@@ -265,17 +326,24 @@ class Daemon:
         if self.reload_settings is None:
             return
         sd_notify("RELOADING=1")
+        assert self.pipeline is not None
+        old = self.settings
         try:
-            settings = self.reload_settings()
+            settings, registry = self.reload_settings()
             bundle = self._load_bundle(settings)
-            pipeline = Pipeline(settings, self.registry, bundle, self.sinks)
+            pipeline = Pipeline(settings, registry, bundle, self.sinks,
+                                stream_time=self.pipeline.stream_time)
         except EdgevoiceError as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)
         else:
-            assert self.pipeline is not None
             self.pipeline.close()
-            self.pipeline, self.settings = pipeline, settings
+            self.pipeline, self.settings, self.registry = pipeline, settings, registry
             log.info("reloaded: model %s", bundle.describe())
+            fixed = [k for k in ("site_id", "source", "sinks", "audio", "plugin_dirs")
+                     if getattr(old.core, k) != getattr(settings.core, k)]
+            if fixed:
+                log.warning("reload: changes to %s take effect only after a restart",
+                            ", ".join(fixed))
         sd_notify("READY=1")
 
     def _shutdown(self, reason: str, queue: AudioQueue) -> int:
@@ -284,22 +352,21 @@ class Daemon:
         if self.capture_error is not None:
             log.error("%s", self.capture_error)
             code = 2
-        timeout = self.settings.core.delivery_timeout if reason == "end of input" else 5.0
-        lost = 0
+        end_of_input = reason == "end of input"
+        timeout = self.settings.core.delivery_timeout if end_of_input else 5.0
         for sink in self.sinks:
             left = sink.flush(timeout)
             if left:
-                lost += left
                 err = SinkError(f"sink {sink.name}: {left} message(s) could not be delivered "
                                 f"within {timeout:g} s")
                 log.error("%s", err)
-                self.registry.hook.on_error(error=err, where=f"sink {sink.name}")
-        if lost:
-            code = code or 3
+                notify(self.registry.hook.on_error, error=err, where=f"sink {sink.name}")
+                if end_of_input:
+                    code = code or 3
         if queue.dropped_samples:
             log.warning("%.2f s of audio were dropped because processing fell behind",
                         queue.dropped_samples / self.source.sample_rate)
-        self.registry.hook.on_shutdown(reason=reason)
+        notify(self.registry.hook.on_shutdown, reason=reason)
         self.close()
         return code
 

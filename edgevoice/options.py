@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union
@@ -90,6 +91,9 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                errors.append(f"{path}: must be a finite number, got {value!r}")
+                return None
             return float(value)
     elif tp is str:
         if isinstance(value, str):

@@ -26,6 +26,14 @@ log = logging.getLogger("edgevoice.pipeline")
 PAYLOAD_VERSION = 1
 
 
+def notify(hook: Any, **kwargs: Any) -> None:
+    """Call a notification hook; a plugin's failure is logged, never fatal."""
+    try:
+        hook(**kwargs)
+    except Exception as exc:
+        log.error("plugin hook %s failed: %s: %s", hook.name, type(exc).__name__, exc)
+
+
 def build(choice: Choice, registry: Registry, ctx: Any) -> Any:
     """Instantiate a chosen component; its own errors name it."""
     cls = registry.get(choice.kind, choice.name, choice.path)
@@ -50,7 +58,7 @@ class Pipeline:
     """Runs frames through the stages and hands payloads to the sinks."""
 
     def __init__(self, settings: Settings, registry: Registry, bundle: Bundle,
-                 sinks: list[Any]) -> None:
+                 sinks: list[Any], stream_time: float = 0.0) -> None:
         self.settings = settings
         self.hook = registry.hook
         self.bundle = bundle
@@ -69,21 +77,53 @@ class Pipeline:
         self.decoder = build(st["decoder"], registry, dctx)
         self.partial_every = core.partial_interval_ms / 1000.0
         self.utt: Utterance | None = None
-        self.stream_time = 0.0
+        self.stream_time = stream_time  # seconds of audio since the daemon started
         self.transcripts = 0
+        self.failures = 0
+        self._last_failure_log = -1e9
 
     # -- per frame -------------------------------------------------------------------------
     def feed(self, frame: np.ndarray) -> None:
         """One int16 frame of `frame_samples` at the bundle rate."""
-        frame = self.denoise.process(frame)
-        self.stream_time += len(frame) / self.bundle.sample_rate
-        for event in self.vad.process(frame):
-            self._handle(event)
+        try:
+            frame = self.denoise.process(frame)
+            self.stream_time += len(frame) / self.bundle.sample_rate
+            for event in self.vad.process(frame):
+                self._handle(event)
+        except Exception as exc:  # a failing stage costs this utterance, not the daemon
+            self._failed(exc)
 
     def finish(self) -> None:
         """End of stream: close any open utterance."""
-        for event in self.vad.flush():
-            self._handle(event)
+        try:
+            for event in self.vad.flush():
+                self._handle(event)
+        except Exception as exc:
+            self._failed(exc)
+
+    def skip(self, seconds: float, reason: str) -> None:
+        """Audio that will not be processed (muted, or dropped when processing fell behind):
+        the clock moves on and an open utterance ends here rather than being spliced."""
+        if self.utt is not None:
+            log.info("utterance %s ended early: %s", self.utt.id, reason)
+            self.finish()
+        self.vad.reset()
+        self.stream_time += seconds
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        utt, self.utt = self.utt, None
+        where = f"utterance {utt.id}" if utt else "pipeline"
+        for stage in (self.vad, self.frontend, self.model, self.decoder):
+            try:
+                stage.reset()
+            except Exception:  # the stage is already broken; its reset may be too
+                pass
+        if time.monotonic() - self._last_failure_log > 10.0:  # a stage failing on every frame
+            self._last_failure_log = time.monotonic()      # must not flood the journal
+            log.error("%s lost: a stage failed: %s: %s (%d failure(s) so far)", where,
+                      type(exc).__name__, exc, self.failures)
+        notify(self.hook.on_error, error=exc, where=where)
 
     def _handle(self, event: Any) -> None:
         if isinstance(event, SpeechAudio):
@@ -121,7 +161,7 @@ class Pipeline:
         self.utt = Utterance(uuid.uuid4().hex, event.start, last_partial_at=self.stream_time)
         payload = {**self._base(self.utt), "event": "start", "start": round(event.start, 3)}
         self._publish("vad", payload)
-        self.hook.on_utterance_start(event=payload)
+        notify(self.hook.on_utterance_start, event=payload)
 
     def _end(self, event: SpeechEnd) -> None:
         utt = self.utt
@@ -137,7 +177,7 @@ class Pipeline:
         end_info = {**self._base(utt), "event": "stop", "start": round(utt.start, 3),
                     "end": round(event.end, 3), "reason": event.reason}
         self._publish("vad", end_info)
-        self.hook.on_utterance_end(event=end_info)
+        notify(self.hook.on_utterance_end, event=end_info)
         if event.too_short:
             log.debug("utterance %s shorter than min_utterance_ms: dropped", utt.id)
             return
@@ -157,7 +197,7 @@ class Pipeline:
         }
         self.transcripts += 1
         self._publish("transcript", payload)
-        self.hook.on_transcript(transcript=payload)
+        notify(self.hook.on_transcript, transcript=payload)
 
     def _base(self, utt: Utterance) -> dict[str, Any]:
         return {"version": PAYLOAD_VERSION, "site_id": self.settings.site_id,
@@ -169,7 +209,7 @@ class Pipeline:
                 sink.publish(topic, payload)
             except Exception as exc:  # one failing sink must not stop the others
                 log.error("sink %s: could not publish %s: %s", sink.name, topic, exc)
-                self.hook.on_error(error=exc, where=f"sink {sink.name}")
+                notify(self.hook.on_error, error=exc, where=f"sink {sink.name}")
 
     def close(self) -> None:
         for stage in (self.denoise, self.vad, self.frontend, self.model):

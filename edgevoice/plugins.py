@@ -76,7 +76,7 @@ def _load_entry_points(pm: pluggy.PluginManager, failures: dict[str, str]) -> No
             failures[ep.name] = (f"import of {ep.value} failed: {type(exc).__name__}: {exc}; "
                                  f"fix or `pip uninstall {dist}`")
             continue
-        pm.register(module, name=ep.name)
+        _register(pm, module, ep.name, failures)
 
 
 def _load_dir(pm: pluggy.PluginManager, folder: Path, failures: dict[str, str]) -> None:
@@ -95,7 +95,16 @@ def _load_dir(pm: pluggy.PluginManager, folder: Path, failures: dict[str, str]) 
             failures[str(path)] = f"import failed: {type(exc).__name__}: {exc}"
             sys.modules.pop(name, None)
             continue
-        pm.register(module, name=str(path))
+        _register(pm, module, str(path), failures)
+
+
+def _register(pm: pluggy.PluginManager, module: Any, name: str, failures: dict[str, str]
+              ) -> None:
+    """Register a plugin module; a hook with the wrong signature is that plugin's failure."""
+    try:
+        pm.register(module, name=name)
+    except pluggy.PluginValidationError as exc:
+        failures[name] = f"invalid hook implementation: {exc}"
 
 
 def create_registry(plugin_dirs: tuple[str | Path, ...] = (), entry_points: bool = True,

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from edgevoice.audio import read_wav, resample, to_int16
+from edgevoice.audio import StreamResampler, WavReader, to_int16
 from edgevoice.bundle import load_bundle
 from edgevoice.components import StageContext
 from edgevoice.config import Settings
@@ -34,19 +34,24 @@ class Transcriber:
         self.skip_denoise = settings.stages["denoise"].name == "none"
 
     def transcribe(self, path: str | Path) -> dict[str, Any]:
-        samples, info = read_wav(path)
-        t0 = time.perf_counter()
-        x = to_int16(resample(samples, info.sample_rate, self.bundle.sample_rate))
-        if not self.skip_denoise:
-            n = -(-len(x) // self.frame) * self.frame
-            x = np.concatenate((x, np.zeros(n - len(x), np.int16)))
-            x = np.concatenate([self.denoise.process(x[i : i + self.frame])
-                                for i in range(0, n, self.frame)])
-        self.frontend.reset()
-        self.model.reset()
-        self.decoder.reset()
-        logprobs = self.model.process(self.frontend.process(x))
-        self.decoder.process(logprobs)
+        """Stream a file through the stages in one-second blocks (constant memory)."""
+        with WavReader(path) as reader:
+            info = reader.info
+            t0 = time.perf_counter()
+            resampler = StreamResampler(info.sample_rate, self.bundle.sample_rate)
+            self.frontend.reset()
+            self.model.reset()
+            self.decoder.reset()
+            rest = np.zeros(0, np.int16)
+            while True:
+                block = reader.read(info.sample_rate)
+                last = len(block) == 0
+                x = to_int16(resampler.process(block, last=last))
+                if not self.skip_denoise:
+                    x, rest = self._denoise(np.concatenate((rest, x)), pad=last)
+                self.decoder.process(self.model.process(self.frontend.process(x)))
+                if last:
+                    break
         self.decoder.process(self.model.flush())
         result = self.decoder.finalize()
         elapsed = time.perf_counter() - t0
@@ -58,3 +63,12 @@ class Transcriber:
         out["rtf"] = round(elapsed / max(info.duration, 1e-9), 5)
         out["model"] = {"name": self.bundle.name, "version": self.bundle.version}
         return out
+
+    def _denoise(self, x: np.ndarray, pad: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Denoise whole frames; return them and the samples left over for the next block."""
+        f = self.frame
+        if pad and len(x) % f:
+            x = np.concatenate((x, np.zeros(f - len(x) % f, np.int16)))
+        n = len(x) // f * f
+        done = [self.denoise.process(x[i : i + f]) for i in range(0, n, f)]
+        return (np.concatenate(done) if done else x[:0]), x[n:]

@@ -168,15 +168,14 @@ def test_unreachable_broker_is_reported_not_lost(tmp_path, bundle_dir, digits_wa
         rec.close()
     assert [t["text"] for t in got] == [json.loads(d)["text"] for t, d, _ in saved
                                         if t.endswith("/transcript")]
-    assert not spool.exists()
+    assert all(t["replayed"] for t in got)
+    assert not list((tmp_path / "spool").iterdir())  # neither the spool nor its replay copy
 
 
 def test_broker_restart_loses_nothing(tmp_path, bundle_dir, broker) -> None:
     need_fsdd()
     wav = compose(tmp_path / "four.wav", ["2_george_3", "4_jackson_5", "6_lucas_7", "8_george_9"],
                   groups=[1, 1, 1, 1], utterance_gap_s=1.6)
-    import paho.mqtt.client as mqtt
-
     rec = Recorder(broker.port, "edgevoice/+/transcript")
     rec.client.reconnect_delay_set(0.05, 0.2)
     cfg = write_config(tmp_path, bundle_dir, sinks=[{
@@ -187,15 +186,18 @@ def test_broker_restart_loses_nothing(tmp_path, bundle_dir, broker) -> None:
     try:
         assert len(rec.wait_for("transcript", 1, timeout=30)) >= 1
         broker.stop()  # the broker goes away mid-stream...
+        down = time.time()
         time.sleep(2.5)
         broker.start()  # ...and comes back
+        up = time.time()
         assert proc.wait(60) == 0, proc.stderr.read() if proc.stderr else ""
         got = rec.wait_for("transcript", 4, timeout=20)
     finally:
         proc.kill()
         rec.close()
     assert len({t["utterance_id"] for t in got}) == 4
-    assert mqtt  # imported for the recorder's reconnect settings
+    # at least one transcript was produced while there was no broker, and still arrived
+    assert any(down < t["time"] < up for t in got), [t["time"] for t in got]
 
 
 def test_sigterm_stops_cleanly_and_publishes_offline(tmp_path, bundle_dir, broker, recorder
@@ -213,10 +215,9 @@ def test_stdin_source_and_stdout_sink(tmp_path, bundle_dir, digits_wav) -> None:
     samples, _ = read_wav(digits_wav)
     cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin", "sample_rate": 16000},
                        sinks=[{"name": "stdout"}])
-    out = edgevoice("run", "--config", str(cfg), input=None, timeout=60) if False else \
-        subprocess.run([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg)],
-                       input=to_int16(samples).tobytes(), capture_output=True, cwd=REPO,
-                       timeout=60)
+    out = subprocess.run([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg)],
+                         input=to_int16(samples).tobytes(), capture_output=True, cwd=REPO,
+                         timeout=60)
     assert out.returncode == 0, out.stderr.decode()
     lines = [json.loads(line) for line in out.stdout.decode().splitlines()]
     assert len(lines) == 2 and all(line["site_id"] == "kitchen" for line in lines)
@@ -270,39 +271,45 @@ def test_bad_input_files(tmp_path, bundle_dir, case) -> None:
         path.write_bytes(content)
     cfg = write_config(tmp_path, bundle_dir, sinks=[{"name": "stdout"}])
     out = edgevoice("run", "--config", str(cfg), "--input", str(path))
-    assert out.returncode != 0
+    assert out.returncode == 2
     assert str(path) in one_line_error(out.stderr)
 
 
-@pytest.mark.parametrize("kind", ["8bit", "stereo", "float", "rate44k"])
+@pytest.mark.parametrize("kind", ["8bit", "stereo", "float", "rate44k", "pcm24"])
 def test_unusual_wavs_are_converted(tmp_path, bundle_dir, kind) -> None:
-    import numpy as np
     from test_audio import wav_bytes
 
-    from edgevoice.audio import read_wav, resample
+    from edgevoice.audio import resample
 
     need_fsdd()
     src = compose(tmp_path / "src.wav", ["3_george_1", "5_jackson_2"])
-    x, _ = read_wav(src)
-    rate = 44100 if kind == "rate44k" else 16000
-    x = resample(x, 16000, rate)
-    if kind == "8bit":
-        data = wav_bytes((x * 127 + 128).astype(np.uint8).tobytes(), bits=8)
-    elif kind == "stereo":
-        pcm = (np.stack([x, x], 1) * 32767).astype("<i2").tobytes()
-        data = wav_bytes(pcm, channels=2)
+    pcm = np.frombuffer(src.read_bytes()[44:], "<i2")
+    x = pcm.astype(np.float32) / 32768
+    if kind == "stereo":  # left: the signal, right: silence -> the mix is half as loud
+        data = wav_bytes(np.stack([pcm, np.zeros_like(pcm)], 1).tobytes(), channels=2)
     elif kind == "float":
         data = wav_bytes(x.astype("<f4").tobytes(), fmt=3, bits=32)
+    elif kind == "pcm24":
+        wide = (pcm.astype("<i4") << 8).view(np.uint8).reshape(-1, 4)[:, :3]
+        data = wav_bytes(wide.tobytes(), bits=24)
+    elif kind == "8bit":
+        data = wav_bytes((np.round(x * 127) + 128).astype(np.uint8).tobytes(), bits=8)
     else:
-        data = wav_bytes((x * 32767).astype("<i2").tobytes(), rate=rate)
+        up = resample(x, 16000, 44100)
+        data = wav_bytes((up * 32767).astype("<i2").tobytes(), rate=44100)
     path = tmp_path / f"{kind}.wav"
     path.write_bytes(data)
     out = edgevoice("transcribe", "--bundle", str(bundle_dir), str(src), str(path))
     assert out.returncode == 0, out.stderr
     reference, result = (json.loads(line) for line in out.stdout.splitlines())
     assert "converted_from" not in reference and result["converted_from"]
-    assert result["text"] == reference["text"] and result["text"]
     assert abs(result["duration"] - reference["duration"]) < 0.01
+    if kind in ("float", "pcm24"):  # lossless: the very same transcript
+        assert result["text"] == reference["text"]
+    else:  # lossy (8-bit, resampled, -6 dB): the same number of words, most of them equal
+        ref, hyp = reference["text"].split(), result["text"].split()
+        assert len(hyp) == len(ref)
+        assert sum(a == b for a, b in zip(ref, hyp, strict=True)) >= len(ref) // 2
 
 
 def test_missing_and_corrupt_models(tmp_path, bundle_dir, digits_wav) -> None:
@@ -327,7 +334,7 @@ def test_missing_and_corrupt_models(tmp_path, bundle_dir, digits_wav) -> None:
     meta = yaml.safe_load((bad / "bundle.yaml").read_text())
     write_manifest(bad, meta)
     out = edgevoice("transcribe", "--bundle", str(bad), str(digits_wav))
-    assert out.returncode == 1 or out.returncode == 2
+    assert out.returncode == 2
     assert "not a usable TFLite model" in one_line_error(out.stderr)
 
 
@@ -366,3 +373,15 @@ def test_check_config_reports_model(tmp_path, bundle_dir) -> None:
     cfg = write_config(tmp_path, bundle_dir)
     out = edgevoice("check-config", str(cfg))
     assert out.returncode == 0 and ": OK (source mic" in out.stdout
+
+
+def test_check_config_builds_every_component(tmp_path, bundle_dir) -> None:
+    """Problems only a component can see (an unset secret, a missing file) are found too."""
+    cfg = write_config(tmp_path, bundle_dir, sinks=[
+        {"name": "mqtt", "password_env": "EDGEVOICE_NO_SUCH_VAR", "username": "u"},
+        {"name": "file"}])
+    out = edgevoice("check-config", str(cfg))
+    assert out.returncode == 2, out.stdout
+    assert "2 problems" in out.stderr
+    assert "$EDGEVOICE_NO_SUCH_VAR is not set" in out.stderr
+    assert "sink file: `path` is required" in out.stderr

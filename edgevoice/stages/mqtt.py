@@ -51,6 +51,8 @@ class MqttOptions:
     spool_dir: str | None = opt("auto", "where messages still undelivered at exit are kept and "
                                 "sent at the next start; auto: $STATE_DIRECTORY or "
                                 "~/.local/state/edgevoice; null: nowhere")
+    spool_max_age: float = opt(3600.0, "spooled messages older than this (s) are not sent: "
+                               "a stale voice command must not run hours later", min=0.0)
 
     def __post_init__(self) -> None:
         url = urlparse(self.broker)
@@ -58,6 +60,10 @@ class MqttOptions:
             raise ValueError(f"broker {self.broker!r} is not mqtt://HOST:PORT or mqtts://HOST:PORT")
         if self.password_env and self.password_file:
             raise ValueError("give password_env or password_file, not both")
+        for key in ("ca_file", "cert_file", "key_file"):
+            value = getattr(self, key)
+            if value is not None and not Path(value).expanduser().is_file():
+                raise ValueError(f"{key} {value}: no such file")
 
 
 def parse_broker(url_text: str) -> tuple[str, int, bool]:
@@ -84,6 +90,7 @@ class MqttSink(Closeable):
         # mid -> (topic, JSON, QoS) of each message until the broker acknowledges it
         self._pending: dict[int, tuple[str, str, int]] = {}
         self._acked_early: set[int] = set()
+        self._replaying: Path | None = None  # spool file being replayed by this run
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self.dropped = 0
@@ -149,32 +156,52 @@ class MqttSink(Closeable):
         return base / name
 
     def _resend_spool(self) -> None:
-        """Queue what an earlier run could not deliver; it goes out once connected."""
+        """Queue what an earlier run could not deliver; it goes out once connected. The file
+        stays (renamed) until this run has either delivered or re-spooled its messages."""
         path = self.spool_file
-        if path is None or not path.exists():
+        if path is None:
             return
+        replaying = path.with_suffix(".replaying")
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-            path.unlink()
+            lines = replaying.read_text(encoding="utf-8").splitlines() \
+                if replaying.exists() else []  # left by a run that was killed
+            if path.exists():
+                lines += path.read_text(encoding="utf-8").splitlines()
+                replaying.write_text("\n".join(lines) + "\n", encoding="utf-8")
+                path.unlink()
         except OSError as exc:
             log.error("mqtt: cannot read the spool %s: %s", path, exc)
             return
+        if not lines:
+            return
+        self._replaying = replaying
+        sent = stale = 0
         for line in lines:
             try:
                 topic, data, qos = json.loads(line)
+                payload = json.loads(data)
             except (ValueError, TypeError):
-                log.error("mqtt: skipping a damaged line in the spool %s", path)
+                log.error("mqtt: skipping a damaged line in the spool %s", replaying)
                 continue
-            info = self._client.publish(topic, data, qos=qos)
-            with self._lock:
-                self._pending[info.mid] = (topic, data, qos)
-        log.info("mqtt: %d message(s) from an earlier run queued for delivery", len(lines))
+            if time.time() - float(payload.get("time", 0)) > self.options.spool_max_age:
+                stale += 1
+                continue
+            payload["replayed"] = True
+            self._publish_tracked(topic, json.dumps(payload, ensure_ascii=False), qos)
+            sent += 1
+        log.info("mqtt: %d message(s) from an earlier run queued for delivery", sent)
+        if stale:
+            log.warning("mqtt: %d spooled message(s) older than spool_max_age (%g s) were "
+                        "discarded", stale, self.options.spool_max_age)
 
     def _spool_pending(self) -> None:
+        """Save what the broker has not acknowledged, for the next run to send."""
         with self._lock:
             pending = list(self._pending.values())
             self._pending.clear()
         path = self.spool_file
+        if self._replaying is not None:  # what it held is now delivered, or in `pending`
+            self._replaying.unlink(missing_ok=True)
         if not pending or path is None:
             return
         try:
@@ -234,23 +261,25 @@ class MqttSink(Closeable):
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
         for full, body, qos in self.messages(topic, payload):
-            data = json.dumps(body, ensure_ascii=False)
-            # Never hold our lock across paho's publish: paho calls _on_publish with its own
-            # lock held, and the two orders would deadlock.
-            info = self._client.publish(full, data, qos=qos)
-            if info.rc == self._queue_full:
-                with self._lock:
-                    self.dropped += 1
-                log.error("mqtt: queue full (%d messages while the broker is away): dropped "
-                          "a %s message (%d dropped so far); raise queue_size",
-                          self.options.queue_size, topic, self.dropped)
-            elif qos > 0:
-                with self._lock:
-                    if info.mid in self._acked_early:
-                        self._acked_early.discard(info.mid)
-                        self.delivered += 1
-                    else:
-                        self._pending[info.mid] = (full, data, qos)
+            self._publish_tracked(full, json.dumps(body, ensure_ascii=False), qos)
+
+    def _publish_tracked(self, full: str, data: str, qos: int) -> None:
+        # Never hold our lock across paho's publish: paho calls _on_publish with its own
+        # lock held, and the two orders would deadlock.
+        info = self._client.publish(full, data, qos=qos)
+        if info.rc == self._queue_full:
+            with self._lock:
+                self.dropped += 1
+            log.error("mqtt: queue full (%d messages while the broker is away): dropped a "
+                      "message for %s (%d dropped so far); raise queue_size",
+                      self.options.queue_size, full, self.dropped)
+        elif qos > 0:
+            with self._lock:
+                if info.mid in self._acked_early:
+                    self._acked_early.discard(info.mid)
+                    self.delivered += 1
+                else:
+                    self._pending[info.mid] = (full, data, qos)
 
     @property
     def undelivered(self) -> int:

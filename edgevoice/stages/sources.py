@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -13,6 +14,8 @@ from edgevoice.audio import WavInfo, WavReader
 from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import AudioError
 from edgevoice.options import opt
+
+log = logging.getLogger("edgevoice.source")
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class MicSource(Closeable):
         self.sample_rate = options.sample_rate or ctx.sample_rate
         self._pa = None
         self._stream = None
+        self.overflows = 0
 
     def open(self) -> None:
         try:
@@ -54,6 +58,7 @@ class MicSource(Closeable):
             raise AudioError(f"source mic: cannot open input device {index} at "
                              f"{self.sample_rate} Hz: {exc}") from None
         self._block = block
+        self._overflowed = pyaudio.paInputOverflowed
 
     def _find_device(self, pa) -> int:  # type: ignore[no-untyped-def]
         inputs = list_input_devices(pa)
@@ -81,9 +86,15 @@ class MicSource(Closeable):
     def read(self) -> np.ndarray | None:
         assert self._stream is not None
         try:
-            data = self._stream.read(self._block, exception_on_overflow=False)
+            data = self._stream.read(self._block, exception_on_overflow=True)
         except OSError as exc:
-            raise AudioError(f"source mic: read failed: {exc}") from None
+            if exc.errno != self._overflowed:
+                raise AudioError(f"source mic: read failed: {exc}") from None
+            self.overflows += 1  # PortAudio's buffer overran: that audio is gone
+            if self.overflows in (1, 10, 100) or self.overflows % 1000 == 0:
+                log.warning("source mic: input overflowed %d time(s), audio was lost; the "
+                            "machine is too busy (try a larger block_ms)", self.overflows)
+            data = self._stream.read(self._block, exception_on_overflow=False)
         return np.frombuffer(data, np.int16)
 
     def close(self) -> None:

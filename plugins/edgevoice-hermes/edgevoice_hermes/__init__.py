@@ -17,6 +17,8 @@ class HermesSink(MqttSink):
     name = "hermes"
 
     def messages(self, topic: str, payload: dict[str, Any]) -> list[tuple[str, Any, int]]:
+        if topic == "vad" and not self.options.vad_events:
+            return []
         mapped = hermes_message(topic, payload)
         return [] if mapped is None else [(mapped[0], mapped[1], self.options.qos)]
 
