@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -18,7 +18,8 @@ from edgevoice.bundle import Bundle
 from edgevoice.components import SpeechAudio, SpeechEnd, SpeechStart, StageContext
 from edgevoice.config import Choice, Settings
 from edgevoice.decoding import DecoderContext
-from edgevoice.errors import EdgevoiceError, PluginError
+from edgevoice.errors import BundleError, EdgevoiceError, PluginError
+from edgevoice.options import validate
 from edgevoice.plugins import Registry
 
 log = logging.getLogger("edgevoice.pipeline")
@@ -32,6 +33,22 @@ def notify(hook: Any, **kwargs: Any) -> None:
         hook(**kwargs)
     except Exception as exc:
         log.error("plugin hook %s failed: %s: %s", hook.name, type(exc).__name__, exc)
+
+
+def decoder_choice(settings: Settings, registry: Registry, bundle: Bundle) -> Choice:
+    """The configured decoder, with the bundle's decoder defaults (e.g. `vocabulary: lm`)
+    under whatever the YAML sets itself, when the bundle recommends this same decoder."""
+    choice = settings.stages["decoder"]
+    defaults = {k: v for k, v in bundle.decoder.items() if k != "name"}
+    if bundle.decoder.get("name") != choice.name or not defaults:
+        return choice
+    own = {k: v for k, v in settings.core.decoder.items() if k != "name"}
+    errors: list[str] = []
+    cls = registry.get("decoder", choice.name, choice.path)
+    options = validate(cls.Options, {**defaults, **own}, choice.path, errors)
+    if errors or options is None:
+        raise BundleError(f"{bundle.path}: decoder defaults do not fit: {'; '.join(errors)}")
+    return replace(choice, options=options)
 
 
 def build(choice: Choice, registry: Registry, ctx: Any) -> Any:
@@ -74,7 +91,7 @@ class Pipeline:
         self.frame_seconds = float(self.model.frame_seconds)
         dctx = DecoderContext.create(bundle.tokens, bundle.blank, self.frame_seconds,
                                      bundle.lm_file)
-        self.decoder = build(st["decoder"], registry, dctx)
+        self.decoder = build(decoder_choice(settings, registry, bundle), registry, dctx)
         self.partial_every = core.partial_interval_ms / 1000.0
         self.utt: Utterance | None = None
         self.stream_time = stream_time  # seconds of audio since the daemon started

@@ -14,7 +14,7 @@ from edgevoice.bundle import load_bundle
 from edgevoice.components import StageContext
 from edgevoice.config import Settings
 from edgevoice.decoding import DecoderContext
-from edgevoice.pipeline import build
+from edgevoice.pipeline import build, decoder_choice
 from edgevoice.plugins import Registry
 
 
@@ -30,7 +30,7 @@ class Transcriber:
         self.model = build(settings.stages["model"], registry, ctx)
         dctx = DecoderContext.create(bundle.tokens, bundle.blank, self.model.frame_seconds,
                                      bundle.lm_file)
-        self.decoder = build(settings.stages["decoder"], registry, dctx)
+        self.decoder = build(decoder_choice(settings, registry, bundle), registry, dctx)
         self.skip_denoise = settings.stages["denoise"].name == "none"
 
     def transcribe(self, path: str | Path) -> dict[str, Any]:

@@ -80,7 +80,20 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
-def _run(args: argparse.Namespace, argv: list[str]) -> None:
+def _reproduce(args: argparse.Namespace) -> str:
+    """The one command that rebuilds this bundle from scratch (for the model card)."""
+    words = ["edgevoice-build", "recipe"]
+    if args.recipe:
+        words.append(args.recipe)
+    for flag in ("fsdd", "out"):
+        if getattr(args, flag):
+            words += [f"--{flag}", getattr(args, flag)]
+    for item in args.set:
+        words += ["--set", item]
+    return shlex.join(words)
+
+
+def _run(args: argparse.Namespace) -> None:
     from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
     from edgevoice.build.stages import STAGES, Work, run, run_all
 
@@ -93,7 +106,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> None:
         manifest = synthesize(recipe.synth, args.out, tuple(args.phrases))
         print(f"wrote {manifest}")
         return
-    work = Work(recipe, Path(recipe.work_dir), "edgevoice-build " + shlex.join(argv))
+    work = Work(recipe, Path(recipe.work_dir), _reproduce(args))
     if args.command == "recipe":
         run_all(work, args.force)
     elif args.command in STAGES:
@@ -112,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(args, "func"):  # subcommands contributed by other modules (lm)
             args.func(args)
         else:
-            _run(args, argv)
+            _run(args)
     except (EdgevoiceError, KeyboardInterrupt) as exc:
         if args.debug:
             traceback.print_exc()

@@ -26,6 +26,7 @@ def write_bundle(out: str | Path, model: bytes, meta: dict[str, Any], card: str 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the daemon may run as another user
         (tmp / "model.tflite").write_bytes(model)
         meta = dict(meta)
         meta["model"] = {"file": "model.tflite", **meta.get("model", {})}
@@ -57,10 +58,10 @@ def _pct(v: float | None) -> str:
 
 
 def metrics_table(metrics: dict[str, Any]) -> str:
-    """Markdown table: rows = test sets, columns = WER/CER of float, pruned, INT8."""
-    models = [m for m in ("float", "pruned", "int8", "int8_beam_lm", "int8_beam")
-              if m in metrics.get("accuracy", {})]
-    acc = metrics["accuracy"]
+    """Markdown: one row per test set, WER/CER per model (float, pruned, int8) and decoder."""
+    acc = metrics.get("accuracy", {})
+    models = [m for m in acc if not m.endswith(("_beam", "_beam_lm"))]
+    models += [m for m in acc if m not in models]
     sets = list(acc[models[0]]) if models else []
     head = "| test set | " + " | ".join(f"{m} WER | {m} CER" for m in models) + " |"
     rule = "|---" * (1 + 2 * len(models)) + "|"
@@ -79,6 +80,9 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> st
     data = recipe["data"]
     held = ", ".join(data["test_speakers"])
     ev = recipe["evaluate"]
+    decoder = ", ".join(f"{k}: {v}" for k, v in recipe["export"]["decoder"].items())
+    if recipe["export"]["decoder"].get("name") == "beam":
+        decoder += "; CTC prefix beam search with the trigram word LM lm.arpa"
     trained_on = m.get("train_speakers", [])
     all_note = f"The shipped model is the one measured: it never heard {held}."
     credits = "\n".join(f"- {c}" for c in meta.get("credits", []))
@@ -109,9 +113,10 @@ selection. Test set: {ev['utterances']} connected digit strings of \
 {ev['min_words']}-{ev['max_words']} digits composed from that speaker's recordings \
 (seed {ev['seed']}), at 16 kHz; noisy copies at \
 {', '.join(f'{s:g}' for s in ev['snrs'])} dB SNR with {' / '.join(ev['noise_kinds'])} noise \
-(alternating per utterance; babble is built from the training speakers' words). Greedy CTC \
-decoding; the INT8 column runs the bundle through `edgevoice.runtime.AcousticModel` exactly as \
-the daemon does. {all_note}
+(alternating per utterance; babble is built from the training speakers' words). The int8 \
+columns run this bundle through `edgevoice.runtime.AcousticModel` exactly as the daemon does. \
+float, pruned and int8: greedy CTC decoding (the acoustic model alone); *_beam_lm: the \
+bundle's default decoder ({decoder}). {all_note}
 
 {metrics_table(m) if m.get('accuracy') else '(not evaluated)'}
 

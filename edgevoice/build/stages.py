@@ -184,10 +184,9 @@ def export_stage(work: Work) -> dict[str, Any]:
     from edgevoice.build.export import FSDD_CREDIT, model_card, write_bundle
 
     r = work.recipe
-    metrics = json.loads((work.root / "evaluate" / "metrics.json").read_text())
     work.need("evaluate")
-    meta = json.loads((work.root / "quantize" / "meta.json").read_text())
-    meta["metrics"] = metrics
+    meta = bundle_meta(work)
+    meta["metrics"] = json.loads((work.root / "evaluate" / "metrics.json").read_text())
     meta["credits"] = [FSDD_CREDIT, "Synthetic speech: espeak-ng (GPL-3.0), flite (BSD-like)"]
     lm = work.root / "evaluate" / "lm.arpa"
     lm_file = lm if lm.exists() else None
@@ -195,6 +194,19 @@ def export_stage(work: Work) -> dict[str, Any]:
     out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
                        meta, card, lm_file)
     return {"bundle": str(out), "lm": lm_file is not None}
+
+
+def bundle_meta(work: Work) -> dict[str, Any]:
+    """bundle.yaml contents from the quantized model's meta.json and the current recipe."""
+    r = work.recipe
+    model = json.loads((work.root / "quantize" / "meta.json").read_text())
+    meta: dict[str, Any] = {"name": r.export.name, "version": r.export.version,
+                            "description": r.export.description}
+    for key, value in model.items():
+        meta.setdefault(key, value)
+    meta["decoder"] = dict(r.export.decoder)
+    meta["training"] = {"command": work.command, "recipe": r.to_dict()}
+    return meta
 
 
 def build_lm(work: Work) -> Path | None:

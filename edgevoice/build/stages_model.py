@@ -29,7 +29,7 @@ from edgevoice.build.model import (
     set_threads,
     streaming_shape,
 )
-from edgevoice.build.stages import Work, build_lm
+from edgevoice.build.stages import Work, build_lm, bundle_meta
 from edgevoice.build.train import fit, float_logprobs, load_checkpoint, save_checkpoint
 from edgevoice.features import LogMel
 
@@ -89,7 +89,7 @@ def prune_stage(work: Work) -> dict[str, Any]:
 
 
 def quantize_stage(work: Work) -> dict[str, Any]:
-    """INT8 model + the bundle metadata (everything but metrics) for evaluate and export."""
+    """INT8 model + its part of the bundle metadata (frontend, tokens, shapes) in meta.json."""
     from edgevoice.build.quantize import calibration_windows, tflite_io, to_int8
 
     r = work.recipe
@@ -114,15 +114,12 @@ def quantize_stage(work: Work) -> dict[str, Any]:
     out = work.dir("quantize")
     (out / "model.tflite").write_bytes(blob)
     meta = {
-        "name": r.export.name, "version": r.export.version,
-        "description": r.export.description, "sample_rate": frontend.sample_rate,
+        "sample_rate": frontend.sample_rate,
         "frontend": {"name": "logmel", **frontend.to_dict()},
         "tokens": list(TOKENS), "blank": BLANK,
         "model": {"window": window, "context": context, "stride": STRIDE, "arch": r.model.arch,
                   "receptive_field": receptive_field(r.model)},
         **tflite_io(blob),
-        "decoder": dict(r.export.decoder),
-        "training": {"command": work.command, "recipe": r.to_dict()},
     }
     (out / "meta.json").write_text(json.dumps(meta, indent=1))
     return {"model_bytes": len(blob), "calibration_windows": len(windows)}
@@ -149,28 +146,26 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
     lm = LogMel(frontend)
     feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in sets}
     _, context = streaming_shape(r.model)
-    greedy = {"greedy": lambda lp: greedy_texts(lp, TOKENS, BLANK)}
-    accuracy: dict[str, Any] = {}
-    for name, weights in (("float", "train"), ("pruned", "prune")):
-        model = _model(work, work.root / weights / "model.weights.h5")
-        accuracy[name] = score_model(_float_runner(model, context), feats, sets,
-                                     greedy)["greedy"]
-        log.info("evaluate: %s %s", name, accuracy[name])
     # The INT8 model runs from a real bundle through the daemon's loader, runner and decoders.
     q = work.root / "quantize"
-    meta = json.loads((q / "meta.json").read_text())
     bundle_dir = write_bundle(work.root / "evaluate" / "bundle", (q / "model.tflite").read_bytes(),
-                              meta, lm_file=build_lm(work))
+                              bundle_meta(work), lm_file=build_lm(work))
     bundle = load_bundle(bundle_dir)
     am = open_acoustic_model(bundle)
-    decoders = dict(greedy)
+    decoders: dict[str, Any] = {"": lambda lp: greedy_texts(lp, TOKENS, BLANK)}
     if r.export.decoder.get("name") == "beam":
-        decoders["beam"] = beam_decode(r.export.decoder, TOKENS, BLANK, bundle.lm_file)
-    int8 = score_model(int8_runner(am), feats, sets, decoders)
-    accuracy["int8"] = int8["greedy"]
-    if "beam" in int8:
-        accuracy["int8_beam_lm" if bundle.lm_file else "int8_beam"] = int8["beam"]
-    log.info("evaluate: int8 %s", int8)
+        suffix = "_beam_lm" if bundle.lm_file else "_beam"
+        decoders[suffix] = beam_decode(r.export.decoder, TOKENS, BLANK, bundle.lm_file)
+    runners = {"float": _float_runner(_model(work, work.root / "train" / "model.weights.h5"),
+                                      context),
+               "pruned": _float_runner(_model(work, work.root / "prune" / "model.weights.h5"),
+                                       context),
+               "int8": int8_runner(am)}
+    accuracy: dict[str, Any] = {}
+    for name, run in runners.items():
+        for suffix, by_set in score_model(run, feats, sets, decoders).items():
+            accuracy[name + suffix] = by_set
+            log.info("evaluate: %s %s", name + suffix, by_set)
     seconds = sum(len(x) for x in sets[0].audio) / frontend.sample_rate
     window, _ = streaming_shape(r.model)
     per_frame = macs_per_output_frame(r.model, frontend.n_mels, len(TOKENS))
@@ -190,7 +185,7 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
                                              * frames_per_second / r.model.chunk),
         },
         "latency": latency(am, feats["clean"], seconds),
-        "decoder": dict(r.export.decoder),  # for the int8_beam* rows; the others are greedy
+        "decoder": dict(r.export.decoder),  # for the *_beam* entries; the others are greedy
     }
     (work.dir("evaluate") / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return {"int8_clean_wer": accuracy["int8"]["clean"]["wer"]}

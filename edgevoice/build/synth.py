@@ -101,6 +101,7 @@ def synthesize(s: SynthSettings, out_dir: str | Path, phrases: tuple[str, ...] |
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        tmp.chmod(0o755)
         def one(job: tuple[Voice, str, int, float]) -> dict:
             v, text, take, jitter = job
             name = f"{v.name}_{text.replace(' ', '-')}_{take}.wav"

@@ -41,6 +41,7 @@ def built(small_fsdd: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
 def test_bundle_loads_and_runs_in_the_daemon_runtime(built: tuple[Path, Path],
                                                      small_fsdd: Path) -> None:
     _, out = built
+    assert out.stat().st_mode & 0o005 == 0o005  # readable by the daemon's own user
     bundle = load_bundle(out)
     assert bundle.tokens == TOKENS and bundle.blank == 0
     assert bundle.streaming.stride == 2
@@ -59,7 +60,7 @@ def test_bundle_loads_and_runs_in_the_daemon_runtime(built: tuple[Path, Path],
 
 def test_metrics_cover_float_pruned_int8_clean_and_noisy(built: tuple[Path, Path]) -> None:
     m = load_bundle(built[1]).metrics
-    for model in ("float", "pruned", "int8", "int8_beam_lm"):
+    for model in ("float", "pruned", "int8", "float_beam_lm", "pruned_beam_lm", "int8_beam_lm"):
         assert set(m["accuracy"][model]) == {"clean", "snr10"}
         assert 0.0 <= m["accuracy"][model]["clean"]["wer"]
     assert load_bundle(built[1]).decoder == {"name": "beam", "vocabulary": "lm"}
