@@ -96,6 +96,9 @@ class AcousticModel:
         self._in_index, self._out_index = inp["index"], out["index"]
         self._in_dtype = inp["dtype"]
         self._in_scale, self._in_zero = _quant(inp)
+        if self._in_scale:  # integer input: the clip bounds, looked up once
+            info = np.iinfo(self._in_dtype)
+            self._in_min, self._in_max = info.min, info.max
         self._out_scale, self._out_zero = _quant(out)
         self.input_dtype = np.dtype(self._in_dtype).name
         self.output_dtype = np.dtype(out["dtype"]).name
@@ -137,8 +140,7 @@ class AcousticModel:
         s = self.spec
         if self._in_scale:
             q = np.round(window / self._in_scale + self._in_zero)
-            info = np.iinfo(self._in_dtype)
-            self._window[0] = np.clip(q, info.min, info.max)
+            self._window[0] = np.clip(q, self._in_min, self._in_max)
         else:
             self._window[0] = window
         self._interp.set_tensor(self._in_index, self._window)
