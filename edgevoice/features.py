@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from edgevoice.audio import to_float
+
 
 @dataclass(frozen=True)
 class LogMelSettings:
@@ -101,8 +103,7 @@ class LogMel:
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Float or int16 samples at settings.sample_rate -> features [frames, n_mels] float32."""
-        x = samples.astype(np.float32) / 32768.0 if samples.dtype == np.int16 else samples
-        x = x.astype(np.float32, copy=False)
+        x = to_float(samples)
         s = self.settings
         if s.preemphasis and len(x):
             prev = np.concatenate(([self._last], x[:-1])).astype(np.float32)
