@@ -53,15 +53,17 @@ class LogMelSettings:
         return cls(**d)
 
 
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
+
+
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    return 700.0 * (10.0 ** (np.asarray(m) / 2595.0) - 1.0)
+
+
 def mel_filterbank(s: LogMelSettings) -> np.ndarray:
     """Triangular mel filters (HTK mel scale), shape [n_fft // 2 + 1, n_mels]."""
-
-    def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
-        return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
-
-    def mel_to_hz(m: np.ndarray) -> np.ndarray:
-        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
-
     edges = mel_to_hz(np.linspace(hz_to_mel(s.fmin), hz_to_mel(s.fmax), s.n_mels + 2))
     bins = np.fft.rfftfreq(s.n_fft, 1.0 / s.sample_rate)
     fb = np.zeros((len(bins), s.n_mels), dtype=np.float32)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgevoice.audio import resample
+from edgevoice.features import LogMelSettings, hz_to_mel, mel_to_hz
 
 if TYPE_CHECKING:
     from edgevoice.build.recipe import AugmentSettings
@@ -153,6 +154,37 @@ def reverb(x: np.ndarray, rng: np.random.Generator, sample_rate: int,
     return (y * (peak_in / peak_out)).astype(np.float32)
 
 
+def warp_indices(settings: LogMelSettings, factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where each mel band reads from when frequencies are scaled by `factor` (VTLP).
+
+    Returns (lower band index, weight of the upper neighbour) per band: band i of the warped
+    spectrum takes the original spectrum at frequency centre_i / factor, interpolated between
+    band centres and held at the edges.
+    """
+    lo_mel, hi_mel = hz_to_mel(settings.fmin), hz_to_mel(settings.fmax)
+    centres = np.linspace(lo_mel, hi_mel, settings.n_mels + 2)[1:-1]
+    source = hz_to_mel(mel_to_hz(centres) / factor)
+    pos = np.clip(np.interp(source, centres, np.arange(settings.n_mels)), 0, settings.n_mels - 1)
+    lower = np.minimum(np.floor(pos).astype(np.int64), settings.n_mels - 2)
+    return lower, (pos - lower).astype(np.float32)
+
+
+def vtlp(feats: np.ndarray, settings: LogMelSettings, factor: float) -> np.ndarray:
+    """Vocal-tract-length perturbation of log-mel features [frames, bands] made by `settings`.
+
+    The warp is applied to the log-mel energies before the frontend's per-band normalisation
+    (undone and redone here), so each band keeps its own statistics. factor > 1 moves formants
+    up, as a shorter vocal tract would; tempo and pitch are untouched.
+    """
+    lower, frac = warp_indices(settings, factor)
+    mean = np.asarray(settings.mean, np.float32) if settings.mean else np.float32(0.0)
+    std = np.maximum(np.asarray(settings.std, np.float32), 1e-3) if settings.std else \
+        np.float32(1.0)
+    raw = feats * std + mean
+    warped = raw[:, lower] * (1.0 - frac) + raw[:, lower + 1] * frac
+    return ((warped - mean) / std).astype(np.float32)
+
+
 def spec_augment(feats: np.ndarray, rng: np.random.Generator, freq_masks: int, freq_width: int,
                  time_masks: int, time_width: int) -> np.ndarray:
     """Zero (the normalised mean) random bands and stretches of a [frames, bands] array."""
@@ -173,8 +205,10 @@ class Augmenter:
     """Applies a recipe's waveform augmentation chain to one utterance at a time."""
 
     def __init__(self, settings: AugmentSettings, sample_rate: int,
-                 babble_sources: Sequence[np.ndarray] = ()) -> None:
+                 babble_sources: Sequence[np.ndarray] = (),
+                 frontend: LogMelSettings | None = None) -> None:
         self.s = settings
+        self.frontend = frontend  # needed for the mel-axis warp (VTLP)
         self.rate = sample_rate
         self.babble_sources = list(babble_sources)
         self.noise = NoiseBank(30.0, sample_rate)
@@ -200,7 +234,10 @@ class Augmenter:
         return np.clip(x, -1.0, 1.0)
 
     def features(self, feats: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Feature-domain augmentation of one utterance: VTLP warp, then SpecAugment."""
         s = self.s
+        if s.p_warp and self.frontend is not None and rng.random() < s.p_warp:
+            feats = vtlp(feats, self.frontend, rng.uniform(*s.warp))
         if rng.random() >= s.p_specaugment:
             return feats
         return spec_augment(feats, rng, s.freq_masks, s.freq_width, s.time_masks, s.time_width)

@@ -50,7 +50,7 @@ class BatchMaker:
         self.real, self.synth = real, synth
         sources = [x for words in real.speakers.values() for takes in words.values()
                    for x in takes]
-        self.augment = Augmenter(recipe.augment, self.rate, sources[::3])
+        self.augment = Augmenter(recipe.augment, self.rate, sources[::3], frontend)
 
     def utterances(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str]]:
         d = self.recipe.data

@@ -38,10 +38,20 @@ class SynthSettings:
     enabled: bool = True
     phrases: tuple[str, ...] = DIGIT_WORDS  # what to render (words or whole phrases)
     engines: tuple[str, ...] = ("espeak-ng", "flite")
-    espeak_voices: tuple[str, ...] = ("en-us", "en-gb", "en-gb-scotland", "en-gb-x-rp",
-                                      "en-029", "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
-    espeak_variants: tuple[str, ...] = ("m1", "m2", "m3", "m4", "m5", "m6", "m7",
-                                        "f1", "f2", "f3", "f4", "f5")
+    # espeak-ng accents. Plain British English is "en": "en-gb" resolves to an MBROLA alias on
+    # Debian and silently ignores the variant, so every en-gb+<variant> sounded the same.
+    espeak_voices: tuple[str, ...] = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029",
+                                      "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
+    # espeak-ng variants: each sets its own formants, pitch range and voicing, i.e. a different
+    # vocal tract. The novelty ones (robots, whisper, croak, demonic) are left out.
+    espeak_variants: tuple[str, ...] = (
+        "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
+        "klatt", "klatt2", "klatt3", "klatt4", "Alex", "Alicia", "Andrea", "Andy", "Annie",
+        "Denis", "Diogo", "Gene", "Henrique", "Hugo", "Jacky", "Lee", "Marco", "Mario", "Michael",
+        "Mike", "Nguyen", "Storm", "adam", "antonio", "aunty", "belinda", "benjamin", "boris",
+        "caleb", "david", "ed", "edward", "grandma", "grandpa", "gustave", "iven", "john",
+        "linda", "marcelo", "max", "michel", "miguel", "norbert", "pablo", "paul", "pedro",
+        "quincy", "rob", "robert", "sandro", "shelby", "steph", "travis", "victor")
     flite_voices: tuple[str, ...] = ("kal", "awb", "rms", "slt", "kal16")
     speakers: int = 40  # synthetic "speakers": random voice/variant/pitch combinations
     rates: tuple[float, float] = (0.8, 1.25)  # speaking-rate factor range
@@ -67,6 +77,8 @@ class AugmentSettings:
     noise_kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")
     snr: tuple[float, float] = (0.0, 30.0)  # dB
     gain_db: tuple[float, float] = (-20.0, 6.0)
+    p_warp: float = 0.0  # vocal-tract-length warp of the mel axis (VTLP), per utterance
+    warp: tuple[float, float] = (0.88, 1.12)  # frequency factor: > 1 moves formants up
     p_specaugment: float = 0.8
     freq_masks: int = 2
     freq_width: int = 7  # bands

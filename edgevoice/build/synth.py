@@ -47,6 +47,55 @@ def check_engine(engine: str) -> str:
     return exe
 
 
+def espeak_data_dir() -> Path | None:
+    """espeak-ng's data folder, as `espeak-ng --version` reports it."""
+    try:
+        out = subprocess.run(["espeak-ng", "--version"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    _, sep, rest = out.partition("Data at:")
+    return Path(rest.strip()) if sep else None
+
+
+def check_espeak_voices(s: SynthSettings) -> None:
+    """Every configured espeak-ng variant exists and every voice takes variants.
+
+    espeak-ng ignores an unknown variant without a word, and some voice names (en-gb on Debian,
+    an MBROLA alias) ignore every variant: both would quietly collapse many synthetic speakers
+    into one. Checked before anything is rendered.
+    """
+    if "espeak-ng" not in s.engines or not s.espeak_variants:
+        return
+    data = espeak_data_dir()
+    if data is not None and (data / "voices" / "!v").is_dir():
+        known = {p.name for p in (data / "voices" / "!v").iterdir()}
+        unknown = [v for v in s.espeak_variants if v not in known]
+        if unknown:
+            raise BuildError(
+                f"recipe synth.espeak_variants: {', '.join(unknown)} not found in "
+                f"{data / 'voices' / '!v'} (espeak-ng would ignore them silently); "
+                "`espeak-ng --voices=variant` lists them")
+    probe = s.espeak_variants[0]
+    for voice in s.espeak_voices:
+        plain = _espeak_pcm(voice, "one")
+        if plain == _espeak_pcm(f"{voice}+{probe}", "one"):
+            raise BuildError(
+                f"recipe synth.espeak_voices: espeak-ng voice {voice!r} ignores variants "
+                f"({voice}+{probe} sounds exactly like {voice}); use another name for it, "
+                "e.g. 'en' for British English instead of 'en-gb'")
+
+
+def _espeak_pcm(voice: str, text: str) -> bytes:
+    done = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True,
+                          timeout=60)
+    if done.returncode != 0 or not done.stdout:
+        msg = done.stderr.decode(errors="replace").strip()
+        raise BuildError(f"recipe synth.espeak_voices: espeak-ng cannot speak with voice "
+                         f"{voice!r}: {msg or 'exit code ' + str(done.returncode)}")
+    return done.stdout
+
+
 def pick_voices(s: SynthSettings) -> list[Voice]:
     """`s.speakers` random voices, spread over the engines, reproducible from `s.seed`."""
     rng = np.random.default_rng(s.seed)
@@ -94,6 +143,7 @@ def synthesize(s: SynthSettings, out_dir: str | Path, phrases: tuple[str, ...] |
         encode_text(t, f"synth phrase {i + 1}")
     for engine in s.engines:
         check_engine(engine)
+    check_espeak_voices(s)
     voices = pick_voices(s)
     rng = np.random.default_rng(s.seed + 1)
     jobs_list = [(v, t, j, float(rng.uniform(0.9, 1.1)))

@@ -47,3 +47,38 @@ def test_reverb_babble_specaugment_shapes() -> None:
     feats = rng.standard_normal((100, 40)).astype(np.float32)
     masked = A.spec_augment(feats, rng, 2, 8, 2, 10)
     assert masked.shape == feats.shape and (masked == 0).sum() > 0
+
+
+def _band_of(hz: float, settings) -> int:
+    from edgevoice.features import LogMel
+
+    return int(np.argmax(LogMel(settings).compute(_tone(0.5, hz)).mean(axis=0)))
+
+
+@pytest.mark.parametrize("factor", [0.88, 1.12])
+def test_vtlp_moves_a_formant_like_a_shorter_or_longer_vocal_tract(factor: float) -> None:
+    """Warping the features of a 1 kHz tone by `factor` puts its energy where the frontend
+    puts a tone at 1 kHz x factor, with the frontend's normalisation in place."""
+    from edgevoice.features import LogMel, LogMelSettings
+
+    settings = LogMelSettings(mean=tuple(np.linspace(-8, -2, 40)), std=tuple(np.full(40, 2.0)))
+    feats = LogMel(settings).compute(_tone(0.5, 1000.0))
+    warped = A.vtlp(feats, settings, factor)
+    assert warped.shape == feats.shape and warped.dtype == np.float32
+    assert int(np.argmax(warped.mean(axis=0))) == _band_of(1000.0 * factor, settings)
+    assert np.allclose(A.vtlp(feats, settings, 1.0), feats, atol=1e-4)
+
+
+def test_augmenter_warps_only_with_a_frontend_and_a_probability() -> None:
+    from edgevoice.build.recipe import AugmentSettings
+    from edgevoice.features import LogMelSettings
+
+    feats = np.random.default_rng(3).standard_normal((50, 40)).astype(np.float32)
+    on = AugmentSettings(p_warp=1.0, warp=(1.1, 1.1), p_specaugment=0.0)
+    warped = A.Augmenter(on, RATE, frontend=LogMelSettings()).features(
+        feats, np.random.default_rng(0))
+    assert np.allclose(warped, A.vtlp(feats, LogMelSettings(), 1.1))
+    off = AugmentSettings(p_warp=0.0, p_specaugment=0.0)
+    same = A.Augmenter(off, RATE, frontend=LogMelSettings()).features(
+        feats, np.random.default_rng(0))
+    assert np.array_equal(same, feats)

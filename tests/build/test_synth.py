@@ -7,7 +7,7 @@ import pytest
 
 from edgevoice.build.data import read_manifest
 from edgevoice.build.recipe import SynthSettings
-from edgevoice.build.synth import synthesize
+from edgevoice.build.synth import check_espeak_voices, synthesize
 from edgevoice.errors import BuildError
 
 
@@ -34,3 +34,28 @@ def test_missing_engine_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
 def test_phrase_outside_token_set(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match="synth phrase 1: character '4'"):
         synthesize(SynthSettings(speakers=1), tmp_path / "out", ("4 you",))
+
+
+needs_espeak = pytest.mark.skipif(not shutil.which("espeak-ng"),
+                                  reason="espeak-ng is not installed (apt-get install espeak-ng)")
+
+
+@needs_espeak
+def test_default_espeak_voices_all_take_their_variants() -> None:
+    """Each default voice sounds different with a variant, so the synthetic speakers differ."""
+    check_espeak_voices(SynthSettings())
+
+
+@needs_espeak
+def test_a_voice_that_ignores_variants_is_refused(tmp_path: Path) -> None:
+    s = SynthSettings(espeak_voices=("en-us", "en-gb"), engines=("espeak-ng",), speakers=1)
+    with pytest.raises(BuildError, match="'en-gb' ignores variants.*'en'"):
+        synthesize(s, tmp_path / "out", ("stop",))
+    assert not (tmp_path / "out").exists()
+
+
+@needs_espeak
+def test_an_unknown_variant_is_refused(tmp_path: Path) -> None:
+    s = SynthSettings(espeak_variants=("m1", "m99"), engines=("espeak-ng",), speakers=1)
+    with pytest.raises(BuildError, match="synth.espeak_variants: m99 not found"):
+        synthesize(s, tmp_path / "out", ("stop",))
