@@ -73,6 +73,14 @@ def metrics_table(metrics: dict[str, Any]) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def _build_time(bt: dict[str, Any] | None) -> str:
+    if not bt:
+        return ""
+    parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in bt["stage_seconds"].items() if v >= 30)
+    return (f"Build time on the machine that made this bundle ({bt.get('cpus')} cores): "
+            f"{bt['total_minutes']} min for all stages ({parts} min; shorter stages omitted).")
+
+
 def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> str:
     """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild."""
     m = meta.get("metrics", {})
@@ -99,8 +107,8 @@ PINs and phone numbers spoken as "three five seven"; anything else will be heard
 - Synthetic speech of the digit words rendered with espeak-ng (GPL-3.0) and flite (BSD-like)
   across voices, variants, rates and pitches; no third-party audio ships with the model.
 - Connected utterances are composed from isolated words with random pauses, then augmented
-  (speed, tempo, pitch, spectral tilt, reverberation, white/pink/brown noise and babble, gain,
-  SpecAugment).
+  (speed, tempo, pitch, vocal-tract-length warp, spectral tilt, reverberation,
+  white/pink/brown noise and babble, gain, SpecAugment).
 
 Credits:
 
@@ -141,6 +149,8 @@ noise unlike the synthetic noise above. Words outside zero-nine are not rejected
 ```
 {command}
 ```
+
+{_build_time(meta.get('build_time'))}
 
 Recipe (resolved):
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -188,12 +189,21 @@ def export_stage(work: Work) -> dict[str, Any]:
     meta = bundle_meta(work)
     meta["metrics"] = json.loads((work.root / "evaluate" / "metrics.json").read_text())
     meta["credits"] = [FSDD_CREDIT, "Synthetic speech: espeak-ng (GPL-3.0), flite (BSD-like)"]
+    meta["build_time"] = build_time(work)
     lm = work.root / "evaluate" / "lm.arpa"
     lm_file = lm if lm.exists() else None
     card = model_card(meta, r.to_dict(), work.command)
     out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
                        meta, card, lm_file)
     return {"bundle": str(out), "lm": lm_file is not None}
+
+
+def build_time(work: Work) -> dict[str, Any]:
+    """Seconds each stage took when it last ran (export excluded), their sum and the cores."""
+    stages = {stage: float(work.info(stage).get("seconds", 0.0)) for stage in STAGES
+              if stage != "export"}
+    return {"stage_seconds": stages, "total_minutes": round(sum(stages.values()) / 60, 1),
+            "cpus": os.cpu_count()}
 
 
 def bundle_meta(work: Work) -> dict[str, Any]:

@@ -55,7 +55,13 @@ def test_bundle_loads_and_runs_in_the_daemon_runtime(built: tuple[Path, Path],
     logp = am.run_utterance(feats)
     assert logp.shape == (-(-len(feats) // 2), len(TOKENS))
     assert np.all(logp <= 0.01)  # log-probabilities
-    assert (out / "MODEL_CARD.md").read_text().count("Free Spoken Digit Dataset") >= 1
+    card = (out / "MODEL_CARD.md").read_text()
+    assert card.count("Free Spoken Digit Dataset") >= 1
+    build = bundle.raw["build_time"]
+    assert set(build["stage_seconds"]) == {"synth", "prepare", "train", "prune", "quantize",
+                                           "evaluate"}
+    assert build["total_minutes"] == round(sum(build["stage_seconds"].values()) / 60, 1)
+    assert f"{build['total_minutes']} min for all stages" in card
 
 
 def test_metrics_cover_float_pruned_int8_clean_and_noisy(built: tuple[Path, Path]) -> None:
