@@ -43,9 +43,9 @@ def interpreter_class() -> tuple[Any, str]:
 
 
 @contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence the runtime's C++ banner ("Created TensorFlow Lite XNNPACK delegate") on fd 2;
-    real failures still arrive as Python exceptions."""
+def quiet_stderr() -> Iterator[None]:
+    """Silence C++ banners on fd 2 (the runtime's "Created TensorFlow Lite XNNPACK delegate",
+    TensorFlow's oneDNN/CUDA notices); real failures still arrive as Python exceptions."""
     try:
         saved = os.dup(2)
     except OSError:
@@ -63,7 +63,7 @@ def _quiet_stderr() -> Iterator[None]:
 def load_interpreter(model_file: Path, threads: int = 1) -> Any:
     cls, _ = interpreter_class()
     try:
-        with _quiet_stderr():
+        with quiet_stderr():
             interp = cls(model_path=str(model_file), num_threads=threads)
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:

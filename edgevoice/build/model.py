@@ -36,8 +36,16 @@ def keras() -> Any:
     """tf_keras (Keras 2), which the pruning API needs; TensorFlow is imported only here."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from edgevoice.runtime import quiet_stderr
+
     try:
-        import tf_keras
+        # TensorFlow prints oneDNN and "no CUDA" notices straight to fd 2 while it loads and
+        # finds its devices, ignoring TF_CPP_MIN_LOG_LEVEL; users of a CPU build tool need none.
+        with quiet_stderr():
+            import tensorflow as tf
+            import tf_keras
+
+            tf.config.list_physical_devices()
     except ImportError:
         raise BuildError(
             "training needs TensorFlow and tf-keras: pip install 'edgevoice[build]'"
