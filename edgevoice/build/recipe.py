@@ -207,12 +207,29 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         node[last] = value
     problems: list[str] = []
     recipe = _build(Recipe, raw, "", problems, lines)
+    problems += _check_noise_kinds(recipe, lines)
     if problems:
         where = f"recipe {path}"
         if len(problems) == 1:
             raise BuildError(f"{where}: {problems[0]}")
         raise BuildError(f"{where}: {len(problems)} problems: " + "; ".join(problems))
     return recipe
+
+
+def _check_noise_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
+    """Noise kinds must be known: an unknown name would silently become some other noise."""
+    from edgevoice.build.augment import NOISE_KINDS
+
+    problems = []
+    for path, kinds in (("augment.noise_kinds", recipe.augment.noise_kinds),
+                        ("evaluate.noise_kinds", recipe.evaluate.noise_kinds)):
+        unknown = [k for k in kinds if k not in NOISE_KINDS]
+        if unknown:
+            problems.append(f"{_at(path, lines)}: unknown noise kind(s) {', '.join(unknown)} "
+                            f"(known: {', '.join(NOISE_KINDS)}; list one twice to use it more)")
+        elif not kinds:
+            problems.append(f"{_at(path, lines)}: needs at least one noise kind")
+    return problems
 
 
 def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:

@@ -46,3 +46,15 @@ def test_invalid_yaml_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     f.write_text("train: [unclosed\n")
     with pytest.raises(BuildError, match="not valid YAML"):
         load_recipe(f)
+
+
+def test_unknown_noise_kind_is_named_with_its_line(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("augment:\n  p_noise: 0.5\n  noise_kinds: [pink, babel]\n")
+    with pytest.raises(BuildError) as err:
+        load_recipe(f)
+    msg = str(err.value)
+    assert "line 3: augment.noise_kinds" in msg and "babel" in msg and "babble" in msg
+    weighted = tmp_path / "w.yaml"
+    weighted.write_text("augment:\n  noise_kinds: [pink, babble, babble]\n")
+    assert load_recipe(weighted).augment.noise_kinds == ("pink", "babble", "babble")
