@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from edgevoice.build.cli import main as build_main
 from edgevoice.build.export import metrics_table
@@ -21,7 +22,12 @@ from edgevoice.bundle import load_bundle
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--force", action="store_true", help="re-run every stage")
-    p.add_argument("--recipe", default=str(DEFAULT_RECIPE))
+    # Relative to the working directory when inside it, so the model card's "reproduce" command
+    # reads `edgevoice-build recipe edgevoice/build/recipes/digits.yaml`, not a path of this host.
+    default = DEFAULT_RECIPE.resolve()
+    if default.is_relative_to(Path.cwd()):
+        default = default.relative_to(Path.cwd())
+    p.add_argument("--recipe", default=str(default))
     args = p.parse_args()
     t0 = time.monotonic()
     code = build_main(["recipe", args.recipe, *(["--force"] if args.force else [])])
