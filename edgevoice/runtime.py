@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+import sys
+import threading
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,8 +46,8 @@ def interpreter_class() -> tuple[Any, str]:
 
 @contextlib.contextmanager
 def quiet_stderr() -> Iterator[None]:
-    """Silence C++ banners on fd 2 (the runtime's "Created TensorFlow Lite XNNPACK delegate",
-    TensorFlow's oneDNN/CUDA notices); real failures still arrive as Python exceptions."""
+    """Silence the runtime's C++ banner ("Created TensorFlow Lite XNNPACK delegate") on fd 2;
+    real failures still arrive as Python exceptions."""
     try:
         saved = os.dup(2)
     except OSError:
@@ -160,6 +162,38 @@ class AcousticModel:
 def _quant(detail: dict) -> tuple[float, int]:
     scale, zero = detail.get("quantization", (0.0, 0))
     return float(scale), int(zero)
+
+
+@contextlib.contextmanager
+def filtered_stderr(drop: Sequence[bytes]) -> Iterator[None]:
+    """Pass everything written to fd 2 (by C++ too) through a filter that drops the lines
+    containing any of `drop`; every other line, a real error or a crash message included,
+    reaches the terminal as it comes."""
+    try:
+        saved = os.dup(2)
+        read_end, write_end = os.pipe()
+    except OSError:
+        yield
+        return
+
+    def pump() -> None:
+        with os.fdopen(read_end, "rb") as source:
+            for line in source:
+                if not any(d in line for d in drop):
+                    os.write(saved, line)
+
+    sys.stderr.flush()
+    thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # the pipe's last write end closes: the pump sees the end and stops
+        thread.join(timeout=5)
+        os.close(saved)
 
 
 def open_acoustic_model(bundle: Bundle, threads: int = 1) -> AcousticModel:

@@ -118,3 +118,22 @@ def test_acoustic_model_streaming_equals_whole(bundle_dir) -> None:  # type: ign
         parts.append(model.flush())
         assert np.array_equal(np.concatenate(parts), whole)
     assert np.allclose(np.exp(whole).sum(axis=1), 1.0, atol=0.1)  # log-softmax output
+
+
+def test_filtered_stderr_drops_only_the_listed_notices() -> None:
+    """C++-level writes to fd 2 pass through the filter: known notices go, the rest stays."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os\n"
+        "from edgevoice.runtime import filtered_stderr\n"
+        "with filtered_stderr((b'oneDNN custom operations',)):\n"
+        "    os.write(2, b'I0000 oneDNN custom operations are on\\n')\n"
+        "    os.write(2, b'Illegal instruction: this CPU lacks AVX\\n')\n"
+        "os.write(2, b'after\\n')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0
+    assert done.stderr.decode().splitlines() == ["Illegal instruction: this CPU lacks AVX",
+                                                 "after"]

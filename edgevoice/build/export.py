@@ -77,8 +77,10 @@ def _build_time(bt: dict[str, Any] | None) -> str:
     if not bt:
         return ""
     parts = ", ".join(f"{k} {v / 60:.1f}" for k, v in bt["stage_seconds"].items() if v >= 30)
-    return (f"Build time on the machine that made this bundle ({bt.get('cpus')} cores): "
-            f"{bt['total_minutes']} min for all stages ({parts} min; shorter stages omitted).")
+    detail = f" ({parts} min; shorter stages omitted)" if parts else ""
+    cores = f" ({bt['cpus']} cores)" if bt.get("cpus") else ""
+    return (f"Build time on the machine that made this bundle{cores}: "
+            f"{bt['total_minutes']} min for all stages{detail}.")
 
 
 def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> str:

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from edgevoice.build.recipe import ModelSettings
 
 STRIDE = 2
+# Lines TensorFlow writes to stderr on every start that tell a CPU-only user nothing.
+TF_NOTICES = (b"All log messages before absl::InitializeLog", b"oneDNN custom operations",
+              b"cudart_stub.cc", b"cuda_platform.cc", b"cuda_dnn.cc", b"cuda_fft.cc",
+              b"cuda_blas.cc", b"cpu_feature_guard.cc", b"To enable the following instructions",
+              b"rebuild TensorFlow with the appropriate compiler flags", b"TF-TRT Warning",
+              b"computation_placer.cc")
 ARCHS = ("dscnn",)
 
 
@@ -36,20 +42,25 @@ def keras() -> Any:
     """tf_keras (Keras 2), which the pruning API needs; TensorFlow is imported only here."""
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from edgevoice.runtime import quiet_stderr
+    from edgevoice.runtime import filtered_stderr
 
     try:
         # TensorFlow prints oneDNN and "no CUDA" notices straight to fd 2 while it loads and
-        # finds its devices, ignoring TF_CPP_MIN_LOG_LEVEL; users of a CPU build tool need none.
-        with quiet_stderr():
+        # finds its devices, ignoring TF_CPP_MIN_LOG_LEVEL; those lines are dropped, anything
+        # else it prints (why it failed to load, say) still shows.
+        with filtered_stderr(TF_NOTICES):
             import tensorflow as tf
             import tf_keras
 
             tf.config.list_physical_devices()
-    except ImportError:
-        raise BuildError(
-            "training needs TensorFlow and tf-keras: pip install 'edgevoice[build]'"
-        ) from None
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] in ("tensorflow", "tf_keras"):
+            raise BuildError(
+                "training needs TensorFlow and tf-keras: pip install 'edgevoice[build]'"
+            ) from None
+        raise BuildError(f"TensorFlow is installed but failed to load: {exc}") from None
+    except ImportError as exc:
+        raise BuildError(f"TensorFlow is installed but failed to load: {exc}") from None
     return tf_keras
 
 

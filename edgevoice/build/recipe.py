@@ -43,7 +43,8 @@ class SynthSettings:
     espeak_voices: tuple[str, ...] = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029",
                                       "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
     # espeak-ng variants: each sets its own formants, pitch range and voicing, i.e. a different
-    # vocal tract. The novelty ones (robots, whisper, croak, demonic) are left out.
+    # vocal tract. The novelty ones (robots, whisper, croak, demonic) are left out. (caleb sounds
+    # exactly like klatt; it stays so that the shipped model's synthetic voices are reproduced.)
     espeak_variants: tuple[str, ...] = (
         "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
         "klatt", "klatt2", "klatt3", "klatt4", "Alex", "Alicia", "Andrea", "Andy", "Annie",
@@ -221,14 +222,16 @@ def _check_noise_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
     from edgevoice.build.augment import NOISE_KINDS
 
     problems = []
-    for path, kinds in (("augment.noise_kinds", recipe.augment.noise_kinds),
-                        ("evaluate.noise_kinds", recipe.evaluate.noise_kinds)):
+    a, e = recipe.augment, recipe.evaluate
+    for path, kinds, used, off in (
+            ("augment.noise_kinds", a.noise_kinds, a.p_noise > 0, "augment.p_noise: 0"),
+            ("evaluate.noise_kinds", e.noise_kinds, bool(e.snrs), "evaluate.snrs: []")):
         unknown = [k for k in kinds if k not in NOISE_KINDS]
         if unknown:
             problems.append(f"{_at(path, lines)}: unknown noise kind(s) {', '.join(unknown)} "
                             f"(known: {', '.join(NOISE_KINDS)}; list one twice to use it more)")
-        elif not kinds:
-            problems.append(f"{_at(path, lines)}: needs at least one noise kind")
+        elif not kinds and used:
+            problems.append(f"{_at(path, lines)}: needs at least one noise kind (or {off})")
     return problems
 
 

@@ -134,9 +134,18 @@ def run(work: Work, stage: str, force: bool = False) -> None:
     if marker.exists():
         marker.unlink()
     log.info("%s: running", stage)
+    # Time spent so far, over every leg of an interrupted and resumed stage.
+    elapsed_file = stage_dir / "elapsed"
+    try:
+        before = float(elapsed_file.read_text())
+    except (OSError, ValueError):
+        before = 0.0
     t0 = time.monotonic()
-    info = stage_funcs()[stage](work)
-    info["seconds"] = round(time.monotonic() - t0, 1)
+    try:
+        info = stage_funcs()[stage](work)
+    finally:
+        elapsed_file.write_text(f"{before + time.monotonic() - t0:.1f}")
+    info["seconds"] = round(before + time.monotonic() - t0, 1)
     work.mark_done(stage, info)
     log.info("%s: done in %.0f s", stage, info["seconds"])
 
@@ -199,11 +208,16 @@ def export_stage(work: Work) -> dict[str, Any]:
 
 
 def build_time(work: Work) -> dict[str, Any]:
-    """Seconds each stage took when it last ran (export excluded), their sum and the cores."""
+    """Seconds each finished stage took (export excluded; every leg of a resumed stage
+    counts), their sum and the cores this process could use."""
     stages = {stage: float(work.info(stage).get("seconds", 0.0)) for stage in STAGES
-              if stage != "export"}
+              if stage != "export" and work.is_done(stage)}
+    try:
+        cpus: int | None = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count()
     return {"stage_seconds": stages, "total_minutes": round(sum(stages.values()) / 60, 1),
-            "cpus": os.cpu_count()}
+            "cpus": cpus}
 
 
 def bundle_meta(work: Work) -> dict[str, Any]:

@@ -63,23 +63,28 @@ def check_espeak_voices(s: SynthSettings) -> None:
 
     espeak-ng ignores an unknown variant without a word, and some voice names (en-gb on Debian,
     an MBROLA alias) ignore every variant: both would quietly collapse many synthetic speakers
-    into one. Checked before anything is rendered.
+    into one. Checked before anything is rendered (about a second).
     """
-    if "espeak-ng" not in s.engines or not s.espeak_variants:
+    if "espeak-ng" not in s.engines or not s.espeak_variants or not s.espeak_voices:
         return
     data = espeak_data_dir()
-    if data is not None and (data / "voices" / "!v").is_dir():
-        known = {p.name for p in (data / "voices" / "!v").iterdir()}
+    variants_dir = data / "voices" / "!v" if data is not None else None
+    if variants_dir is not None and variants_dir.is_dir():
+        known = {p.name for p in variants_dir.iterdir()}
         unknown = [v for v in s.espeak_variants if v not in known]
-        if unknown:
-            raise BuildError(
-                f"recipe synth.espeak_variants: {', '.join(unknown)} not found in "
-                f"{data / 'voices' / '!v'} (espeak-ng would ignore them silently); "
-                "`espeak-ng --voices=variant` lists them")
+        where = f"not found in {variants_dir}"
+    else:  # data folder unknown: a variant that changes nothing is as good as unknown
+        plain = _espeak_pcm(s.espeak_voices[0], "one")
+        unknown = [v for v in s.espeak_variants
+                   if _espeak_pcm(f"{s.espeak_voices[0]}+{v}", "one") == plain]
+        where = f"make no difference to voice {s.espeak_voices[0]!r}"
+    if unknown:
+        raise BuildError(
+            f"recipe synth.espeak_variants: {', '.join(unknown)} {where} (espeak-ng ignores "
+            "unknown variants silently); `espeak-ng --voices=variant` lists them")
     probe = s.espeak_variants[0]
     for voice in s.espeak_voices:
-        plain = _espeak_pcm(voice, "one")
-        if plain == _espeak_pcm(f"{voice}+{probe}", "one"):
+        if _espeak_pcm(voice, "one") == _espeak_pcm(f"{voice}+{probe}", "one"):
             raise BuildError(
                 f"recipe synth.espeak_voices: espeak-ng voice {voice!r} ignores variants "
                 f"({voice}+{probe} sounds exactly like {voice}); use another name for it, "
@@ -87,8 +92,12 @@ def check_espeak_voices(s: SynthSettings) -> None:
 
 
 def _espeak_pcm(voice: str, text: str) -> bytes:
-    done = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text], capture_output=True,
-                          timeout=60)
+    try:
+        done = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text],
+                              capture_output=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"espeak-ng did not finish speaking {text!r} with voice {voice!r} "
+                         "within 60 s") from None
     if done.returncode != 0 or not done.stdout:
         msg = done.stderr.decode(errors="replace").strip()
         raise BuildError(f"recipe synth.espeak_voices: espeak-ng cannot speak with voice "

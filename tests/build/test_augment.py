@@ -67,6 +67,12 @@ def test_vtlp_moves_a_formant_like_a_shorter_or_longer_vocal_tract(factor: float
     assert warped.shape == feats.shape and warped.dtype == np.float32
     assert int(np.argmax(warped.mean(axis=0))) == _band_of(1000.0 * factor, settings)
     assert np.allclose(A.vtlp(feats, settings, 1.0), feats, atol=1e-4)
+    # The warp acts on the log-mel energies, not on the normalised values: warping the raw
+    # features and normalising afterwards gives the same result.
+    plain = LogMelSettings()
+    raw = LogMel(plain).compute(_tone(0.5, 1000.0))
+    mean, std = np.array(settings.mean, np.float32), np.array(settings.std, np.float32)
+    assert np.allclose(warped, (A.vtlp(raw, plain, factor) - mean) / std, atol=1e-4)
 
 
 def test_augmenter_warps_only_with_a_frontend_and_a_probability() -> None:

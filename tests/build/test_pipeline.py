@@ -107,3 +107,19 @@ def test_unknown_recipe_key_fails_cleanly(tmp_path: Path, capsys: pytest.Capture
     err = capsys.readouterr().err
     assert "line 2: model.chanels: unknown key; did you mean 'channels'?" in err
     assert not (tmp_path / "w").exists()
+
+
+def test_a_resumed_stage_counts_the_time_of_every_leg(small_fsdd: Path, tmp_path: Path) -> None:
+    import json
+
+    work, out = tmp_path / "work", tmp_path / "bundle"
+    args = _args(small_fsdd, work, out)
+    args[0] = "prepare"
+    assert main(args) == 0
+    first = json.loads((work / "prepare" / "done.json").read_text())["seconds"]
+    # As if an earlier leg had run 100 s and been interrupted before finishing:
+    (work / "prepare" / "done.json").unlink()
+    (work / "prepare" / "elapsed").write_text("100.0")
+    assert main(args) == 0
+    second = json.loads((work / "prepare" / "done.json").read_text())["seconds"]
+    assert 100.0 < second < 100.0 + first + 60

@@ -58,3 +58,11 @@ def test_unknown_noise_kind_is_named_with_its_line(tmp_path: Path) -> None:
     weighted = tmp_path / "w.yaml"
     weighted.write_text("augment:\n  noise_kinds: [pink, babble, babble]\n")
     assert load_recipe(weighted).augment.noise_kinds == ("pink", "babble", "babble")
+
+
+def test_no_noise_kinds_is_fine_only_when_no_noise_is_used() -> None:
+    quiet = load_recipe(DEFAULT_RECIPE, {"augment.noise_kinds": [], "augment.p_noise": 0,
+                                         "evaluate.noise_kinds": [], "evaluate.snrs": []})
+    assert quiet.augment.noise_kinds == () and quiet.evaluate.snrs == ()
+    with pytest.raises(BuildError, match="augment.noise_kinds: needs at least one"):
+        load_recipe(DEFAULT_RECIPE, {"augment.noise_kinds": [], "augment.p_noise": 0.5})
