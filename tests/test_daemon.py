@@ -392,3 +392,20 @@ def test_check_config_builds_every_component(tmp_path, bundle_dir) -> None:
     assert "2 problems" in out.stderr
     assert "$EDGEVOICE_NO_SUCH_VAR is not set" in out.stderr
     assert "sink file: `path` is required" in out.stderr
+
+
+def test_transcribe_hears_recordings_trimmed_tight_to_the_word(bundle_dir) -> None:
+    """FSDD clips end (and start) right at the word; without the faint lead-in and tail the
+    transcriber adds, the causal model emitted nothing for these. Word times stay the file's."""
+    names = ["3_lucas_17", "1_lucas_4", "7_yweweler_8", "8_yweweler_24", "3_yweweler_12",
+             "1_yweweler_5"]
+    paths = [str(need_fsdd() / f"{n}.wav") for n in names]
+    out = edgevoice("transcribe", "--bundle", str(bundle_dir), *paths)
+    assert out.returncode == 0, out.stderr
+    results = [json.loads(line) for line in out.stdout.splitlines()]
+    words = "zero one two three four five six seven eight nine".split()
+    right = [r["text"] == words[int(Path(r["file"]).name[0])] for r in results]
+    assert sum(right) >= len(names) - 1, [r["text"] for r in results]
+    for r in results:
+        for w in r["words"]:
+            assert 0.0 <= w["start"] <= w["end"] <= r["duration"]
