@@ -32,8 +32,10 @@ def calibration_windows(feats: Iterable[np.ndarray], window: int, context: int, 
                 return
 
 
-def to_int8(model: Any, ms: ModelSettings, window: int, windows: list[np.ndarray]) -> bytes:
-    """Convert a trained Keras model to a fixed-window INT8 TFLite flatbuffer."""
+def to_int8(model: Any, ms: ModelSettings, window: int, windows: list[np.ndarray],
+            per_channel: bool = True) -> bytes:
+    """Convert a trained Keras model to a fixed-window INT8 TFLite flatbuffer (weights scaled
+    per output channel, or per tensor with `per_channel=False`)."""
     import tensorflow as tf
 
     n_features, n_tokens = int(model.input_shape[-1]), int(model.output_shape[-1])
@@ -48,6 +50,11 @@ def to_int8(model: Any, ms: ModelSettings, window: int, windows: list[np.ndarray
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8
+    if not per_channel:
+        if not hasattr(converter, "_experimental_disable_per_channel"):
+            raise BuildError("this TensorFlow cannot quantize per tensor; set quantize.per_channel:"
+                             " true")
+        converter._experimental_disable_per_channel = True
     try:
         blob = bytes(converter.convert())
     except Exception as exc:  # the converter raises many kinds; all mean "cannot quantize"

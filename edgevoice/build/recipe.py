@@ -137,6 +137,10 @@ class PruneSettings:
 @dataclass(frozen=True)
 class QuantizeSettings:
     calibration: int = 200  # utterances for the representative dataset (through the frontend)
+    # One weight scale per output channel (TFLite's default) or one per tensor: per-tensor
+    # saves 12 bytes per channel of every layer (about 21 KiB for the digits model) for a
+    # measured +0.4-0.9 WER points, room for a wider model under the same size budget.
+    per_channel: bool = True
 
 
 @dataclass(frozen=True)

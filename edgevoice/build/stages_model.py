@@ -107,7 +107,7 @@ def quantize_stage(work: Work) -> dict[str, Any]:
         feats.append(lm.compute(maker.augment(x, rng) if i % 2 else x))
     windows = list(calibration_windows(feats, window, context, r.model.chunk,
                                        limit=4 * r.quantize.calibration))
-    blob = to_int8(model, r.model, window, windows)
+    blob = to_int8(model, r.model, window, windows, r.quantize.per_channel)
     if len(blob) > MAX_MODEL_BYTES:
         log.warning("quantize: model is %.1f KiB, over the %d KiB budget", len(blob) / 1024,
                     MAX_MODEL_BYTES // 1024)

@@ -123,3 +123,28 @@ def test_a_resumed_stage_counts_the_time_of_every_leg(small_fsdd: Path, tmp_path
     assert main(args) == 0
     second = json.loads((work / "prepare" / "done.json").read_text())["seconds"]
     assert 100.0 < second < 100.0 + first + 60
+
+
+def test_per_tensor_quantization_is_smaller_with_one_scale_per_weight_tensor() -> None:
+    from edgevoice.build.model import build_model, streaming_shape
+    from edgevoice.build.quantize import to_int8
+    from edgevoice.build.recipe import ModelSettings
+    from edgevoice.runtime import interpreter_class
+
+    ms = ModelSettings(channels=16, dilations=(1, 2), chunk=16)
+    window, _ = streaming_shape(ms)
+    model = build_model(ms, 40, len(TOKENS))
+    rng = np.random.default_rng(0)
+    windows = [rng.standard_normal((1, window, 40)).astype(np.float32) for _ in range(8)]
+
+    def weight_scales(blob: bytes) -> list[int]:
+        interp = interpreter_class()[0](model_content=blob)
+        return [len(d["quantization_parameters"]["scales"]) for d in interp.get_tensor_details()
+                if d["dtype"] == np.int8 and len(d["shape"]) == 4  # conv/depthwise weights:
+                and d["shape"][2] <= ms.kernel]  # [out, 1, k, in]; activations are [1, 1, T, C]
+
+    per_channel = to_int8(model, ms, window, windows)
+    per_tensor = to_int8(model, ms, window, windows, per_channel=False)
+    assert len(per_tensor) < len(per_channel)
+    assert min(weight_scales(per_channel)) >= 16  # one per channel (16, or 40 at the input)
+    assert weight_scales(per_tensor) and set(weight_scales(per_tensor)) == {1}
