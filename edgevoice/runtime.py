@@ -44,28 +44,16 @@ def interpreter_class() -> tuple[Any, str]:
         ) from None
 
 
-@contextlib.contextmanager
-def quiet_stderr() -> Iterator[None]:
+def _quiet_stderr() -> contextlib.AbstractContextManager[None]:
     """Silence the runtime's C++ banner ("Created TensorFlow Lite XNNPACK delegate") on fd 2;
     real failures still arrive as Python exceptions."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+    return filtered_stderr((b"",))  # b"" is in every line: all of them are dropped
 
 
 def load_interpreter(model_file: Path, threads: int = 1) -> Any:
     cls, _ = interpreter_class()
     try:
-        with quiet_stderr():
+        with _quiet_stderr():
             interp = cls(model_path=str(model_file), num_threads=threads)
             interp.allocate_tensors()
     except (ValueError, RuntimeError) as exc:

@@ -53,13 +53,13 @@ def keras() -> Any:
             import tf_keras
 
             tf.config.list_physical_devices()
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.split(".")[0] in ("tensorflow", "tf_keras"):
+    except ImportError as exc:
+        missing = isinstance(exc, ModuleNotFoundError) and \
+            (exc.name or "").split(".")[0] in ("tensorflow", "tf_keras")
+        if missing:
             raise BuildError(
                 "training needs TensorFlow and tf-keras: pip install 'edgevoice[build]'"
             ) from None
-        raise BuildError(f"TensorFlow is installed but failed to load: {exc}") from None
-    except ImportError as exc:
         raise BuildError(f"TensorFlow is installed but failed to load: {exc}") from None
     return tf_keras
 

@@ -144,8 +144,9 @@ def run(work: Work, stage: str, force: bool = False) -> None:
     try:
         info = stage_funcs()[stage](work)
     finally:
-        elapsed_file.write_text(f"{before + time.monotonic() - t0:.1f}")
-    info["seconds"] = round(before + time.monotonic() - t0, 1)
+        seconds = before + time.monotonic() - t0
+        elapsed_file.write_text(f"{seconds:.1f}")
+    info["seconds"] = round(seconds, 1)
     work.mark_done(stage, info)
     log.info("%s: done in %.0f s", stage, info["seconds"])
 
