@@ -63,7 +63,8 @@ def train_stage(work: Work) -> dict[str, Any]:
         log.info("train: resuming from step %d", start)
     batches = batch_stream(maker, r.train.seed, r.train.batch, start, r.train.workers)
     losses = fit(model, batches, steps=r.train.steps, start=start,
-                 learning_rate=r.train.learning_rate, warmup=r.train.warmup, checkpoint=ckpt)
+                 learning_rate=r.train.learning_rate, warmup=r.train.warmup, checkpoint=ckpt,
+                 ema=r.train.ema)
     batches.close()
     save_checkpoint(model, out / "model.weights.h5", r.train.steps)
     return {"params": count_params(model), "final_loss": losses[-1] if losses else None}

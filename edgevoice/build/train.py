@@ -30,7 +30,10 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
     return peak * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
-def make_train_step(model: Any, optimizer: Any, n_features: int) -> Any:
+def make_train_step(model: Any, optimizer: Any, n_features: int,
+                    shadow: list[Any] | None = None, decay: Any = None) -> Any:
+    """One optimiser step; with `shadow` variables, also their moving average update (the
+    `decay` variable's value per step)."""
     import tensorflow as tf
 
     spec = [
@@ -53,6 +56,9 @@ def make_train_step(model: Any, optimizer: Any, n_features: int) -> Any:
         grads = tape.gradient(loss, model.trainable_variables)
         grads, _ = tf.clip_by_global_norm(grads, 5.0)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+        if shadow:
+            for avg, var in zip(shadow, model.trainable_variables, strict=True):
+                avg.assign(decay * avg + (1.0 - decay) * var)
         return loss
 
     return step
@@ -60,11 +66,28 @@ def make_train_step(model: Any, optimizer: Any, n_features: int) -> Any:
 
 def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learning_rate: float,
         warmup: int, checkpoint: Path, every: int = 250, callback: Any = None,
-        label: str = "train") -> list[float]:
-    """Train `model` from step `start` to `steps`, checkpointing weights + step every `every`."""
+        label: str = "train", ema: float = 0.0) -> list[float]:
+    """Train `model` from step `start` to `steps`, checkpointing weights + step every `every`.
+
+    With `ema` > 0 a moving average of the weights is kept and the model ends with the
+    averaged weights. The optimiser's moments and the averages are checkpointed beside the
+    weights, so a resumed run continues exactly where the interrupted one was.
+    """
+    import tensorflow as tf
+
     k = keras()
     optimizer = k.optimizers.Adam(learning_rate)
-    step_fn = make_train_step(model, optimizer, int(model.input_shape[-1]))
+    optimizer.build(model.trainable_variables)
+    shadow = [tf.Variable(v, trainable=False) for v in model.trainable_variables] if ema else []
+    state = checkpoint.with_suffix(".state.npz")
+    if start and state.exists():
+        saved = np.load(state)
+        for i, var in enumerate(optimizer.variables()):
+            var.assign(saved[f"opt{i}"])
+        for i, avg in enumerate(shadow):
+            avg.assign(saved[f"ema{i}"])
+    decay = tf.Variable(0.0, trainable=False)
+    step_fn = make_train_step(model, optimizer, int(model.input_shape[-1]), shadow, decay)
     losses: list[float] = []
     if callback is not None:
         callback.set_model(model)
@@ -73,6 +96,7 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
     for i in range(start, steps):
         b = next(batches)
         optimizer.learning_rate.assign(lr_at(i, steps, learning_rate, warmup))
+        decay.assign(min(ema, (1 + i) / (10 + i)))  # short memory while the weights are young
         if callback is not None:
             callback.on_train_batch_begin(batch=-1)
         loss = float(step_fn(b.feats, b.feat_lens, b.labels, b.label_lens))
@@ -87,9 +111,17 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
             losses.append(float(np.mean(recent)))
             t0, recent = time.monotonic(), []
         if (i + 1) % every == 0 and i + 1 < steps:
+            # State first: the step count in the checkpoint never points at older moments.
+            tmp = state.with_suffix(".tmp.npz")
+            np.savez(tmp, **{f"opt{j}": v.numpy() for j, v in enumerate(optimizer.variables())},
+                     **{f"ema{j}": v.numpy() for j, v in enumerate(shadow)})
+            tmp.replace(state)
             save_checkpoint(model, checkpoint, i + 1)
     if callback is not None:
         callback.on_epoch_end(batch=-1)
+    if shadow:
+        for var, avg in zip(model.trainable_variables, shadow, strict=True):
+            var.assign(avg)
     return losses
 
 

@@ -1,0 +1,63 @@
+"""The training loop's weight averaging: the averaged weights are exported and survive a resume."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("tensorflow")
+
+from edgevoice.build.batches import Batch, pad_features  # noqa: E402
+from edgevoice.build.data import TOKENS  # noqa: E402
+from edgevoice.build.model import build_model  # noqa: E402
+from edgevoice.build.recipe import ModelSettings  # noqa: E402
+from edgevoice.build.train import fit, load_checkpoint  # noqa: E402
+
+SETTINGS = ModelSettings(channels=8, dilations=(1,), dropout=0.0, chunk=16)
+STEPS = 8
+
+
+def _batches(start: int = 0, stop: int | None = None) -> Iterator[Batch]:
+    for i in range(start, STEPS if stop is None else stop):
+        rng = np.random.default_rng(i)
+        feats = [rng.standard_normal((60, 40)).astype(np.float32) for _ in range(3)]
+        x, lens = pad_features(feats, 0)
+        labels = rng.integers(3, len(TOKENS), (3, 5)).astype(np.int32)
+        yield Batch(x, lens, labels, np.full(3, 5, np.int32))
+
+
+def _train(tmp: Path, ema: float, init: list[np.ndarray]) -> list[np.ndarray]:
+    tmp.mkdir()
+    model = build_model(SETTINGS, 40, len(TOKENS))
+    model.set_weights(init)
+    fit(model, _batches(), steps=STEPS, start=0, learning_rate=0.01, warmup=0,
+        checkpoint=tmp / "ckpt.weights.h5", every=4, ema=ema)
+    return [w.numpy() for w in model.trainable_weights]
+
+
+def test_averaged_weights_differ_from_the_last_step_and_survive_a_resume(tmp_path: Path) -> None:
+    init = build_model(SETTINGS, 40, len(TOKENS)).get_weights()
+    last = _train(tmp_path / "plain", 0.0, init)
+    averaged = _train(tmp_path / "ema", 0.5, init)
+    assert all(a.shape == b.shape for a, b in zip(last, averaged, strict=True))
+    assert max(float(np.abs(a - b).max()) for a, b in zip(last, averaged, strict=True)) > 1e-4
+
+    # Interrupted after the step-4 checkpoint, then resumed from it: same averaged weights.
+    ckpt = tmp_path / "resumed" / "ckpt.weights.h5"
+    ckpt.parent.mkdir()
+    model = build_model(SETTINGS, 40, len(TOKENS))
+    model.set_weights(init)
+    with pytest.raises(StopIteration):
+        fit(model, _batches(stop=5), steps=STEPS, start=0, learning_rate=0.01, warmup=0,
+            checkpoint=ckpt, every=4, ema=0.5)
+    model = build_model(SETTINGS, 40, len(TOKENS))
+    start = load_checkpoint(model, ckpt)
+    assert start == 4
+    fit(model, _batches(start), steps=STEPS, start=start, learning_rate=0.01, warmup=0,
+        checkpoint=ckpt, every=4, ema=0.5)
+    resumed = [w.numpy() for w in model.trainable_weights]
+    for a, b in zip(averaged, resumed, strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
