@@ -55,6 +55,10 @@ class SynthSettings:
         "quincy", "rob", "robert", "sandro", "shelby", "steph", "travis", "victor")
     flite_voices: tuple[str, ...] = ("kal", "awb", "rms", "slt", "kal16")
     speakers: int = 40  # synthetic "speakers": random voice/variant/pitch combinations
+    # Share of espeak-ng speakers given a second-language accent (edgevoice.build.accent), and
+    # how strong: the chance that each vowel moves and each consonant habit is taken.
+    accented: float = 0.0
+    accent_strength: float = 0.35
     rates: tuple[float, float] = (0.8, 1.25)  # speaking-rate factor range
     pitches: tuple[float, float] = (0.7, 1.4)  # pitch factor range
     takes: int = 2  # renderings of each phrase per synthetic speaker
@@ -123,6 +127,9 @@ class TrainSettings:
     workers: int = 2  # processes composing and augmenting batches next to training
     threads: int = 1  # TensorFlow threads (0 = all cores); leave cores to the workers
     seed: int = 1
+    # Keep an exponential moving average of the weights (this decay per step) and export it
+    # instead of the last step's weights; 0 = off. Averages out the noise of the last steps.
+    ema: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -213,6 +220,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     problems: list[str] = []
     recipe = _build(Recipe, raw, "", problems, lines)
     problems += _check_noise_kinds(recipe, lines)
+    problems += _check_shares(recipe, lines)
     if problems:
         where = f"recipe {path}"
         if len(problems) == 1:
@@ -236,6 +244,19 @@ def _check_noise_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
                             f"(known: {', '.join(NOISE_KINDS)}; list one twice to use it more)")
         elif not kinds and used:
             problems.append(f"{_at(path, lines)}: needs at least one noise kind (or {off})")
+    return problems
+
+
+def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
+    """Probabilities and shares (p_*, accented, accent_strength) lie in [0, 1]."""
+    problems = []
+    for section in ("data", "synth", "augment"):
+        values = dataclasses.asdict(getattr(recipe, section))
+        for key, value in values.items():
+            share = key.startswith("p_") or key in ("accented", "accent_strength")
+            if share and not 0.0 <= value <= 1.0:
+                problems.append(f"{_at(f'{section}.{key}', lines)}: {value} is not between 0 "
+                                "and 1")
     return problems
 
 

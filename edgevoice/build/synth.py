@@ -8,16 +8,19 @@ says every phrase `takes` times with a little rate jitter. Output: WAVs plus man
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from edgevoice.audio import read_wav, resample, write_wav
+from edgevoice.build.accent import Accent, draw_accent
 from edgevoice.build.data import encode_text, normalise_text
 from edgevoice.build.recipe import SynthSettings
 from edgevoice.errors import AudioError, BuildError
@@ -32,10 +35,12 @@ class Voice:
     voice: str
     rate: float  # speaking-rate factor, 1 = engine default
     pitch: float  # pitch factor, 1 = engine default
+    accent: Accent | None = None  # second-language habits (espeak-ng only)
 
     @property
     def name(self) -> str:
-        return f"{self.engine}-{self.voice}-r{self.rate:.2f}-p{self.pitch:.2f}".replace("+", "_")
+        name = f"{self.engine}-{self.voice}-r{self.rate:.2f}-p{self.pitch:.2f}".replace("+", "_")
+        return f"{name}-{self.accent.name}" if self.accent else name
 
 
 def check_engine(engine: str) -> str:
@@ -115,18 +120,44 @@ def pick_voices(s: SynthSettings) -> list[Voice]:
     }
     engines = [e for e in s.engines if pools.get(e)]
     voices = []
+    # Accents come from their own generator, so the voices, rates and pitches drawn for a
+    # recipe do not change when only its accent settings do.
+    accents = np.random.default_rng([s.seed, 1])
     for k in range(s.speakers):
         engine = engines[k % len(engines)]
         pool = pools[engine]
+        accent = None
+        if engine == "espeak-ng" and accents.random() < s.accented:
+            accent = draw_accent(accents, s.accent_strength)
         voices.append(Voice(engine, pool[int(rng.integers(len(pool)))],
-                            float(rng.uniform(*s.rates)), float(rng.uniform(*s.pitches))))
+                            float(rng.uniform(*s.rates)), float(rng.uniform(*s.pitches)),
+                            accent))
     return voices
+
+
+@lru_cache(maxsize=4096)
+def espeak_phonemes(voice: str, text: str) -> str:
+    """espeak-ng's phonemes for `text` (its mnemonics, as `[[...]]` input takes them)."""
+    try:
+        done = subprocess.run(["espeak-ng", "-q", "-x", "-v", voice, text], capture_output=True,
+                              text=True, timeout=60)
+    except FileNotFoundError:
+        raise BuildError(f"espeak-ng is not installed: {INSTALL_HINT}") from None
+    if done.returncode != 0 or not done.stdout.strip():
+        msg = (done.stderr or "").strip().splitlines()
+        raise BuildError(f"espeak-ng cannot transcribe {text!r} with voice {voice}: "
+                         f"{msg[-1] if msg else 'exit code ' + str(done.returncode)}")
+    # A word another language's rules cover comes back wrapped in "(en)...(fr)" switches,
+    # which phoneme input would read as phonemes.
+    return " ".join(re.sub(r"\([a-z-]+\)", "", done.stdout).split())
 
 
 def render(voice: Voice, text: str, out: Path, rate_jitter: float = 1.0) -> None:
     """Speak `text` with `voice` into the WAV file `out`."""
     rate = voice.rate * rate_jitter
     if voice.engine == "espeak-ng":
+        if voice.accent is not None:
+            text = f"[[{voice.accent.apply(espeak_phonemes(voice.voice, text))}]]"
         cmd = ["espeak-ng", "-v", voice.voice, "-s", str(int(175 * rate)),
                "-p", str(int(min(max(50 * voice.pitch, 0), 99))), "-w", str(out), text]
     else:

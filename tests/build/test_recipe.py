@@ -66,3 +66,14 @@ def test_no_noise_kinds_is_fine_only_when_no_noise_is_used() -> None:
     assert quiet.augment.noise_kinds == () and quiet.evaluate.snrs == ()
     with pytest.raises(BuildError, match="augment.noise_kinds: needs at least one"):
         load_recipe(DEFAULT_RECIPE, {"augment.noise_kinds": [], "augment.p_noise": 0.5})
+
+
+def test_shares_and_probabilities_must_lie_between_0_and_1(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("synth:\n  accented: 1.5\naugment:\n  p_noise: -0.1\n")
+    with pytest.raises(BuildError) as err:
+        load_recipe(f)
+    msg = str(err.value)
+    assert "line 2: synth.accented: 1.5 is not between 0 and 1" in msg
+    assert "line 4: augment.p_noise" in msg
+    assert load_recipe(DEFAULT_RECIPE, {"synth.accented": 1.0}).synth.accented == 1.0
