@@ -7,7 +7,7 @@ process trains; each batch is reproducible from its seed.
 from __future__ import annotations
 
 import multiprocessing
-from collections import deque
+import queue
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ import numpy as np
 from edgevoice.build.augment import Augmenter
 from edgevoice.build.data import WordBank, compose, encode_text
 from edgevoice.build.recipe import Recipe
+from edgevoice.errors import BuildError
 from edgevoice.features import LogMel, LogMelSettings
 
 
@@ -80,33 +81,64 @@ def _take(gen: Iterator, n: int) -> list:
     return [next(gen) for _ in range(n)]
 
 
-_WORKER: BatchMaker | None = None
-
-
-def _init_worker(maker: BatchMaker) -> None:
-    global _WORKER
-    _WORKER = maker
-
-
-def _make(args: tuple[int, int]) -> Batch:
-    assert _WORKER is not None
-    return _WORKER.batch(*args)
+def _produce(maker: BatchMaker, seed: int, size: int, first: int, step: int,
+             out: multiprocessing.Queue) -> None:
+    """Worker process: batches first, first + step, ... into `out` until terminated."""
+    i = first
+    try:
+        while True:
+            out.put(maker.batch(seed * 1_000_003 + i, size))
+            i += step
+    except Exception as exc:  # reported by the trainer, which owns the terminal
+        out.put(f"batch {i}: {type(exc).__name__}: {exc}")
 
 
 def batch_stream(maker: BatchMaker, seed: int, size: int, start: int, workers: int
                  ) -> Generator[Batch, None, None]:
-    """Endless batches numbered from `start`; batch i always comes from the same seed."""
+    """Endless batches numbered from `start`; batch i always comes from the same seed.
+
+    With `workers` > 0, worker k of n makes batches start + k, start + k + n, ... into its own
+    bounded queue and they are read in turn, so the order is the same as without workers.
+    Closing the generator kills the workers outright: a worker blocked on a full queue (a
+    batch is megabytes) cannot then hold the trainer up, as multiprocessing.Pool's terminate
+    could.
+    """
     if workers <= 0:
         i = start
         while True:
             yield maker.batch(seed * 1_000_003 + i, size)
             i += 1
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(workers, _init_worker, (maker,)) as pool:
-        pending: deque = deque()
-        i = start
+    queues = [ctx.Queue(maxsize=2) for _ in range(workers)]
+    procs = [ctx.Process(target=_produce, args=(maker, seed, size, start + k, workers, q),
+                         daemon=True, name=f"edgevoice-batches-{k}")
+             for k, q in enumerate(queues)]
+    try:
+        for p in procs:
+            p.start()
+        k = 0
         while True:
-            while len(pending) < 2 * workers + 1:  # bounded read-ahead
-                pending.append(pool.apply_async(_make, ((seed * 1_000_003 + i, size),)))
-                i += 1
-            yield pending.popleft().get()
+            item = _get(queues[k], procs[k])
+            if isinstance(item, str):
+                raise BuildError(f"training data worker failed: {item}")
+            yield item
+            k = (k + 1) % workers
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+        for p in procs:
+            p.join(timeout=10)
+        for q in queues:
+            q.cancel_join_thread()
+            q.close()
+
+
+def _get(q: multiprocessing.Queue, proc: multiprocessing.process.BaseProcess) -> Batch | str:
+    """The next item from a worker's queue, or an error if the worker has died."""
+    while True:
+        try:
+            return q.get(timeout=5.0)
+        except queue.Empty:
+            if not proc.is_alive():
+                return f"worker {proc.name} exited with code {proc.exitcode}"
