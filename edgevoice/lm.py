@@ -282,10 +282,15 @@ class KenLM(_Common):
         import kenlm
 
         super().__init__(data, unk_logprob)
+        from edgevoice.runtime import filtered_stderr
+
         config = kenlm.Config()
         config.show_progress = False
         try:
-            self._m = kenlm.Model(str(data.path), config)
+            # kenlm advises building a binary file on every ARPA load, straight to fd 2; an
+            # ARPA file of a few kilobytes loads in milliseconds, so the advice is dropped.
+            with filtered_stderr((b"Loading the LM will be faster if you build a binary",)):
+                self._m = kenlm.Model(str(data.path), config)
         except (OSError, RuntimeError, ValueError) as exc:
             raise LMError(f"{data.path}: kenlm cannot load it: {exc}") from None
         self._state_cls = kenlm.State
