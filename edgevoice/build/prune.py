@@ -57,7 +57,8 @@ def prune(trained: Any, ms: ModelSettings, ps: PruneSettings, batches: Iterator[
     copy_weights(trained, model)
     start = load_checkpoint(model, checkpoint)
     fit(model, batches, steps=ps.steps, start=start, learning_rate=ps.learning_rate, warmup=0,
-        checkpoint=checkpoint, callback=tfmot.sparsity.keras.UpdatePruningStep(), label="prune")
+        checkpoint=checkpoint, callback=tfmot.sparsity.keras.UpdatePruningStep(), label="prune",
+        teacher=trained, distill=ps.distill)
     plain = build_model(ms, n_features, n_tokens)
     copy_weights(tfmot.sparsity.keras.strip_pruning(model), plain)
     return plain

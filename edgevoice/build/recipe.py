@@ -139,6 +139,9 @@ class PruneSettings:
     steps: int = 800  # fine-tuning steps; sparsity ramps up over the first 2/3
     frequency: int = 50
     learning_rate: float = 5e-4
+    # Weight of distillation from the unpruned model: the pruned one also learns its frame
+    # posteriors (KL divergence), not only the transcripts; 0 = off.
+    distill: float = 0.0
 
 
 @dataclass(frozen=True)

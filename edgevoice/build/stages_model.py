@@ -24,6 +24,7 @@ from edgevoice.build.model import (
     STRIDE,
     build_model,
     count_params,
+    keras,
     macs_per_output_frame,
     receptive_field,
     set_threads,
@@ -55,6 +56,7 @@ def train_stage(work: Work) -> dict[str, Any]:
     r = work.recipe
     maker, _ = _maker(work)
     set_threads(r.train.threads)
+    keras().utils.set_random_seed(r.train.seed)  # the initial weights (and dropout) too
     model = _model(work)
     out = work.dir("train")
     ckpt = out / "checkpoint.weights.h5"

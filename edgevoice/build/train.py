@@ -31,9 +31,11 @@ def lr_at(step: int, total: int, peak: float, warmup: int) -> float:
 
 
 def make_train_step(model: Any, optimizer: Any, n_features: int,
-                    shadow: list[Any] | None = None, decay: Any = None) -> Any:
+                    shadow: list[Any] | None = None, decay: Any = None,
+                    teacher: Any = None, distill: float = 0.0) -> Any:
     """One optimiser step; with `shadow` variables, also their moving average update (the
-    `decay` variable's value per step)."""
+    `decay` variable's value per step); with a `teacher`, the loss adds `distill` times the
+    KL divergence of the model's frame posteriors from the teacher's."""
     import tensorflow as tf
 
     spec = [
@@ -53,6 +55,12 @@ def make_train_step(model: Any, optimizer: Any, n_features: int,
                                   (x_len + STRIDE - 1) // STRIDE,
                                   logits_time_major=False, blank_index=0)
             loss = tf.reduce_mean(loss / tf.cast(tf.maximum(y_len, 1), tf.float32))
+            if teacher is not None:
+                target = teacher(x, training=False)
+                kl = tf.reduce_sum(tf.exp(target) * (target - logp), axis=-1)  # [B, T]
+                frames = (x_len + STRIDE - 1) // STRIDE
+                mask = tf.sequence_mask(frames, tf.shape(kl)[1], dtype=tf.float32)
+                loss += distill * tf.reduce_sum(kl * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
         grads = tape.gradient(loss, model.trainable_variables)
         grads, _ = tf.clip_by_global_norm(grads, 5.0)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
@@ -66,12 +74,15 @@ def make_train_step(model: Any, optimizer: Any, n_features: int,
 
 def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learning_rate: float,
         warmup: int, checkpoint: Path, every: int = 250, callback: Any = None,
-        label: str = "train", ema: float = 0.0) -> list[float]:
+        label: str = "train", ema: float = 0.0, teacher: Any = None,
+        distill: float = 0.0) -> list[float]:
     """Train `model` from step `start` to `steps`, checkpointing weights + step every `every`.
 
     With `ema` > 0 a moving average of the weights is kept and the model ends with the
-    averaged weights. The optimiser's moments and the averages are checkpointed beside the
-    weights, so a resumed run continues exactly where the interrupted one was.
+    averaged weights. With `teacher` and `distill` > 0 the model also learns the teacher's
+    frame posteriors (distillation; pruning uses the float model). The optimiser's moments
+    and the averages are checkpointed beside the weights, so a resumed run continues exactly
+    where the interrupted one was.
     """
     import tensorflow as tf
 
@@ -87,7 +98,8 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
         for i, avg in enumerate(shadow):
             avg.assign(saved[f"ema{i}"])
     decay = tf.Variable(0.0, trainable=False)
-    step_fn = make_train_step(model, optimizer, int(model.input_shape[-1]), shadow, decay)
+    step_fn = make_train_step(model, optimizer, int(model.input_shape[-1]), shadow, decay,
+                              teacher if distill else None, distill)
     losses: list[float] = []
     if callback is not None:
         callback.set_model(model)

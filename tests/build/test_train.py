@@ -12,7 +12,7 @@ pytest.importorskip("tensorflow")
 
 from edgevoice.build.batches import Batch, pad_features  # noqa: E402
 from edgevoice.build.data import TOKENS  # noqa: E402
-from edgevoice.build.model import build_model  # noqa: E402
+from edgevoice.build.model import build_model, keras  # noqa: E402
 from edgevoice.build.recipe import ModelSettings  # noqa: E402
 from edgevoice.build.train import fit, load_checkpoint  # noqa: E402
 
@@ -61,3 +61,27 @@ def test_averaged_weights_differ_from_the_last_step_and_survive_a_resume(tmp_pat
     resumed = [w.numpy() for w in model.trainable_weights]
     for a, b in zip(averaged, resumed, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def _kl(teacher: object, student: object) -> float:
+    x = next(_batches()).feats
+    t, s = teacher(x, training=False).numpy(), student(x, training=False).numpy()  # type: ignore
+    return float(np.mean(np.sum(np.exp(t) * (t - s), axis=-1)))
+
+
+def test_distillation_pulls_the_model_towards_the_teachers_posteriors(tmp_path: Path) -> None:
+    keras().utils.set_random_seed(0)
+    teacher = build_model(SETTINGS, 40, len(TOKENS))
+    logits = teacher.get_layer("logits")  # peaked posteriors, far from a fresh model's
+    logits.set_weights([w * 30 for w in logits.get_weights()])
+    init = build_model(SETTINGS, 40, len(TOKENS)).get_weights()
+    kl = {}
+    for distill in (0.0, 5.0):
+        student = build_model(SETTINGS, 40, len(TOKENS))
+        student.set_weights(init)
+        before = _kl(teacher, student)
+        fit(student, _batches(), steps=STEPS, start=0, learning_rate=0.05, warmup=0,
+            checkpoint=tmp_path / f"d{distill}.weights.h5", every=100, teacher=teacher,
+            distill=distill)
+        kl[distill] = _kl(teacher, student)
+    assert kl[5.0] < 0.8 * before and kl[5.0] < 0.75 * kl[0.0], (before, kl)
