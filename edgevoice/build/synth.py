@@ -143,6 +143,9 @@ def espeak_phonemes(voice: str, text: str) -> str:
                               text=True, timeout=60)
     except FileNotFoundError:
         raise BuildError(f"espeak-ng is not installed: {INSTALL_HINT}") from None
+    except subprocess.TimeoutExpired:
+        raise BuildError(f"espeak-ng did not transcribe {text!r} with voice {voice!r} within "
+                         "60 s") from None
     if done.returncode != 0 or not done.stdout.strip():
         msg = (done.stderr or "").strip().splitlines()
         raise BuildError(f"espeak-ng cannot transcribe {text!r} with voice {voice}: "
