@@ -1,4 +1,4 @@
-"""Peer comparison: the default edgevoice bundle (INT8, greedy) vs PocketSphinx on the same audio.
+"""Peer comparison: the default edgevoice bundle (INT8, greedy and beam+LM) vs PocketSphinx.
 
 Both recognisers get the recipe's held-out test set: connected digit strings composed from a
 speaker the edgevoice model never heard (fixed seed), clean and with noise at 5/10/15 dB SNR

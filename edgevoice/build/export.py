@@ -96,6 +96,9 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> st
     trained_on = m.get("train_speakers", [])
     all_note = f"The shipped model is the one measured: it never heard {held}."
     credits = "\n".join(f"- {c}" for c in meta.get("credits", []))
+    synth = recipe.get("synth", {})
+    accents = (f", {round(100 * synth['accented'])} % of the espeak-ng speakers with a "
+               "second-language accent of their own" if synth.get("accented") else "")
     return f"""# {meta['name']} {meta['version']}: {recipe['export']['description']}
 
 Causal depthwise-separable CNN with a CTC character output, INT8 TFLite (int8 in and out),
@@ -107,7 +110,7 @@ PINs and phone numbers spoken as "three five seven"; anything else will be heard
 - Recordings: {FSDD_CREDIT}. Speakers used for training: \
 {', '.join(trained_on)}.
 - Synthetic speech of the digit words rendered with espeak-ng (GPL-3.0) and flite (BSD-like)
-  across voices, variants, rates and pitches; no third-party audio ships with the model.
+  across voices, variants, rates and pitches{accents}; no third-party audio ships with the model.
 - Connected utterances are composed from isolated words with random pauses, then augmented
   (speed, tempo, pitch, vocal-tract-length warp, spectral tilt, reverberation,
   white/pink/brown noise and babble, gain, SpecAugment).
