@@ -13,10 +13,12 @@ from typing import Any
 
 import yaml
 
+from edgevoice.build.data import DIGIT_WORDS
 from edgevoice.bundle import load_bundle, write_manifest
 from edgevoice.errors import BuildError
 
 FSDD_CREDIT = "Free Spoken Digit Dataset (Zohar Jackson et al.), CC BY-SA 4.0"
+ENGINE_LICENCES = {"espeak-ng": "espeak-ng (GPL-3.0)", "flite": "flite (BSD-like)"}
 
 
 def write_bundle(out: str | Path, model: bytes, meta: dict[str, Any], card: str | None = None,
@@ -83,6 +85,53 @@ def _build_time(bt: dict[str, Any] | None) -> str:
             f"{bt['total_minutes']} min for all stages{detail}.")
 
 
+def _is_digits(recipe: dict[str, Any]) -> bool:
+    synth = recipe.get("synth", {})
+    return not recipe["data"].get("manifests") and (
+        not synth.get("enabled") or tuple(synth.get("phrases", ())) == DIGIT_WORDS)
+
+
+def _recognises(recipe: dict[str, Any]) -> str:
+    if _is_digits(recipe):
+        return ("Recognises connected English digit words (zero ... nine), e.g.\nPINs and phone "
+                'numbers spoken as "three five seven"; anything else will be heard as digits.')
+    return ("Recognises the words and phrases of its training data (recordings and synthetic "
+            "phrases below);\nanything else will be heard as the nearest of them.")
+
+
+def _data_lines(data: dict[str, Any], synth: dict[str, Any], trained_on: list[str]) -> str:
+    """The card's list of what the model was trained on."""
+    lines = []
+    speakers = f" Speakers used for training: {', '.join(trained_on)}." if trained_on else ""
+    if data.get("fsdd"):
+        lines.append(f"- Recordings: {FSDD_CREDIT}.{speakers}")
+        speakers = ""
+    for m in data.get("manifests", []):
+        lines.append(f"- Recordings listed in `{m}` (their licences are the data owner's).")
+    if speakers:
+        lines.append(f"-{speakers}")
+    if synth.get("enabled"):
+        words = ("the digit words" if tuple(synth.get("phrases", ())) == DIGIT_WORDS
+                 else f"{len(synth.get('phrases', ()))} phrases of the recipe")
+        engines = " and ".join(ENGINE_LICENCES.get(e, e) for e in synth.get("engines", ()))
+        accents = (f", {round(100 * synth['accented'])} % of the espeak-ng speakers with a "
+                   "second-language accent of their own" if synth.get("accented") else "")
+        lines.append(f"- Synthetic speech of {words} rendered with {engines}\n  across voices, "
+                     f"variants, rates and pitches{accents}; no third-party audio ships with "
+                     "the model.")
+    return "\n".join(lines)
+
+
+def credits_for(recipe: dict[str, Any]) -> list[str]:
+    """Credits the card and bundle.yaml owe: the datasets and engines the recipe used."""
+    out = [FSDD_CREDIT] if recipe["data"].get("fsdd") else []
+    synth = recipe.get("synth", {})
+    if synth.get("enabled") and recipe["data"].get("p_synth", 0) > 0:
+        out.append("Synthetic speech: " + ", ".join(ENGINE_LICENCES.get(e, e)
+                                                    for e in synth.get("engines", ())))
+    return out
+
+
 def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> str:
     """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild."""
     m = meta.get("metrics", {})
@@ -97,20 +146,24 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> st
     all_note = f"The shipped model is the one measured: it never heard {held}."
     credits = "\n".join(f"- {c}" for c in meta.get("credits", []))
     synth = recipe.get("synth", {})
-    accents = (f", {round(100 * synth['accented'])} % of the espeak-ng speakers with a "
-               "second-language accent of their own" if synth.get("accented") else "")
+    digits = _is_digits(recipe)
+    unit = "digits" if digits else "recordings"
+    limits = (f"Trained on {len(trained_on)} speakers"
+              + (" (adults) of one dataset recorded at 8 kHz" if data.get("fsdd") and digits
+                 else "")
+              + ", plus synthetic voices" * bool(synth.get("enabled"))
+              + ": expect higher error rates for children, strong accents, far-field microphones "
+              "and real noise unlike the synthetic noise above. "
+              + ("Words outside zero-nine" if digits else "Words outside the training data")
+              + " are not rejected.")
     return f"""# {meta['name']} {meta['version']}: {recipe['export']['description']}
 
 Causal depthwise-separable CNN with a CTC character output, INT8 TFLite (int8 in and out),
-for the edgevoice daemon. Recognises connected English digit words (zero ... nine), e.g.
-PINs and phone numbers spoken as "three five seven"; anything else will be heard as digits.
+for the edgevoice daemon. {_recognises(recipe)}
 
 ## Data, licences and credits
 
-- Recordings: {FSDD_CREDIT}. Speakers used for training: \
-{', '.join(trained_on)}.
-- Synthetic speech of the digit words rendered with espeak-ng (GPL-3.0) and flite (BSD-like)
-  across voices, variants, rates and pitches{accents}; no third-party audio ships with the model.
+{_data_lines(data, synth, trained_on)}
 - Connected utterances are composed from isolated words with random pauses, then augmented
   (speed, tempo, pitch, vocal-tract-length warp, spectral tilt, reverberation,
   white/pink/brown noise and babble, gain, SpecAugment).
@@ -122,8 +175,8 @@ Credits:
 ## How it was measured
 
 Held-out speaker(s): **{held}**, never used for training, normalisation statistics or model \
-selection. Test set: {ev['utterances']} connected digit strings of \
-{ev['min_words']}-{ev['max_words']} digits composed from that speaker's recordings \
+selection. Test set: {ev['utterances']} connected strings of \
+{ev['min_words']}-{ev['max_words']} {unit} composed from that speaker's recordings \
 (seed {ev['seed']}), at 16 kHz; noisy copies at \
 {', '.join(f'{s:g}' for s in ev['snrs'])} dB SNR with {' / '.join(ev['noise_kinds'])} noise \
 (alternating per utterance; babble is built from the training speakers' words). The int8 \
@@ -145,9 +198,7 @@ streaming window recomputes).
 
 ## Limits
 
-Trained on {len(trained_on)} adult speakers of one dataset recorded at 8 kHz, plus synthetic \
-voices: expect higher error rates for children, strong accents, far-field microphones and real \
-noise unlike the synthetic noise above. Words outside zero-nine are not rejected.
+{limits}
 
 ## Reproduce
 

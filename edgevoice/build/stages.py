@@ -192,13 +192,13 @@ def _take(gen: Any, n: int) -> list:
 
 
 def export_stage(work: Work) -> dict[str, Any]:
-    from edgevoice.build.export import FSDD_CREDIT, model_card, write_bundle
+    from edgevoice.build.export import credits_for, model_card, write_bundle
 
     r = work.recipe
     work.need("evaluate")
     meta = bundle_meta(work)
     meta["metrics"] = json.loads((work.root / "evaluate" / "metrics.json").read_text())
-    meta["credits"] = [FSDD_CREDIT, "Synthetic speech: espeak-ng (GPL-3.0), flite (BSD-like)"]
+    meta["credits"] = credits_for(r.to_dict())
     meta["build_time"] = build_time(work)
     lm = work.root / "evaluate" / "lm.arpa"
     lm_file = lm if lm.exists() else None

@@ -1,0 +1,34 @@
+"""The model card and credits follow the recipe's data, not the digits default."""
+
+from __future__ import annotations
+
+from edgevoice.build.export import FSDD_CREDIT, credits_for, model_card
+from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
+
+
+def _card(overrides: dict) -> tuple[str, list[str]]:
+    recipe = load_recipe(DEFAULT_RECIPE, overrides).to_dict()
+    meta = {"name": "lights", "version": "1.0", "metrics": {"train_speakers": ["anna", "ben"]},
+            "credits": credits_for(recipe)}
+    return model_card(meta, recipe, "edgevoice-build recipe lights.yaml"), meta["credits"]
+
+
+def test_own_phrases_card_does_not_claim_digits_or_fsdd() -> None:
+    card, credits = _card({"data.fsdd": "", "data.manifests": ["my/manifest.jsonl"],
+                           "data.test_speakers": ["cara"],
+                           "synth.phrases": ["turn on the lights", "stop"],
+                           "synth.engines": ["flite"], "synth.accented": 0.0,
+                           "export.description": "lights"})
+    described = card.split("## Reproduce")[0]  # the resolved recipe follows, defaults and all
+    assert "digit" not in described.lower() and "Free Spoken Digit" not in card
+    assert "`my/manifest.jsonl`" in card and "anna, ben" in card
+    assert "2 phrases of the recipe rendered with flite (BSD-like)" in card
+    assert credits == ["Synthetic speech: flite (BSD-like)"]
+
+
+def test_digits_card_credits_fsdd_and_names_the_accents() -> None:
+    card, credits = _card({})
+    assert FSDD_CREDIT in credits and FSDD_CREDIT in card
+    assert "Recognises connected English digit words" in card
+    assert "50 % of the espeak-ng speakers with a second-language accent" in card
+    assert "Words outside zero-nine are not rejected" in card
