@@ -171,3 +171,24 @@ def bundle_dir() -> Path:
         pytest.fail("the shipped default bundle edgevoice/models/digits is missing")
     return DEFAULT_BUNDLE
 
+
+
+class DyingBatchMaker:
+    """Makes ~10 MB batches and is killed outright (as by the OOM killer) on its 4th: the
+    batch workers' test of a worker dying half-way through sending."""
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def batch(self, seed: int, size: int):  # noqa: ANN201 (a Batch; imported lazily)
+        import os
+        import signal
+
+        from edgevoice.build.batches import Batch
+
+        self.made += 1
+        if self.made == 4:
+            os.kill(os.getpid(), signal.SIGKILL)
+        x = np.zeros((size, 4000, 40), np.float32)
+        return Batch(x, np.full(size, 4000, np.int32), np.zeros((size, 3), np.int32),
+                     np.full(size, 3, np.int32))

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import multiprocessing
 import queue
+import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 import numpy as np
 
@@ -82,15 +84,25 @@ def _take(gen: Iterator, n: int) -> list:
 
 
 def _produce(maker: BatchMaker, seed: int, size: int, first: int, step: int,
-             out: multiprocessing.Queue) -> None:
-    """Worker process: batches first, first + step, ... into `out` until terminated."""
+             out: Connection, ahead: int = 2) -> None:
+    """Worker process: batches first, first + step, ... sent through `out` until terminated.
+
+    A thread sends while the next batches are made (at most `ahead` waiting)."""
+    made: queue.Queue = queue.Queue(maxsize=ahead)
+
+    def send() -> None:
+        while True:
+            out.send(made.get())
+
+    threading.Thread(target=send, daemon=True).start()
     i = first
     try:
         while True:
-            out.put(maker.batch(seed * 1_000_003 + i, size))
+            made.put(maker.batch(seed * 1_000_003 + i, size))
             i += step
     except Exception as exc:  # reported by the trainer, which owns the terminal
-        out.put(f"batch {i}: {type(exc).__name__}: {exc}")
+        made.put(f"batch {i}: {type(exc).__name__}: {exc}")
+        threading.Event().wait()  # until the trainer has read it and kills this process
 
 
 def batch_stream(maker: BatchMaker, seed: int, size: int, start: int, workers: int
@@ -98,10 +110,9 @@ def batch_stream(maker: BatchMaker, seed: int, size: int, start: int, workers: i
     """Endless batches numbered from `start`; batch i always comes from the same seed.
 
     With `workers` > 0, worker k of n makes batches start + k, start + k + n, ... into its own
-    bounded queue and they are read in turn, so the order is the same as without workers.
-    Closing the generator kills the workers outright: a worker blocked on a full queue (a
-    batch is megabytes) cannot then hold the trainer up, as multiprocessing.Pool's terminate
-    could.
+    pipe and they are read in turn, so the order is the same as without workers. Closing the
+    generator kills the workers outright; a worker that dies, even half-way through sending a
+    batch, is an error here rather than a hang (the pipe's only write end was the worker's).
     """
     if workers <= 0:
         i = start
@@ -109,16 +120,21 @@ def batch_stream(maker: BatchMaker, seed: int, size: int, start: int, workers: i
             yield maker.batch(seed * 1_000_003 + i, size)
             i += 1
     ctx = multiprocessing.get_context("spawn")
-    queues = [ctx.Queue(maxsize=2) for _ in range(workers)]
-    procs = [ctx.Process(target=_produce, args=(maker, seed, size, start + k, workers, q),
+    pipes = [ctx.Pipe(duplex=False) for _ in range(workers)]
+    procs = [ctx.Process(target=_produce, args=(maker, seed, size, start + k, workers, w),
                          daemon=True, name=f"edgevoice-batches-{k}")
-             for k, q in enumerate(queues)]
+             for k, (_, w) in enumerate(pipes)]
     try:
-        for p in procs:
+        for p, (_, w) in zip(procs, pipes, strict=True):
             p.start()
+            w.close()
         k = 0
         while True:
-            item = _get(queues[k], procs[k])
+            try:
+                item = pipes[k][0].recv()
+            except (EOFError, OSError):
+                procs[k].join(timeout=5)
+                item = f"worker {procs[k].name} exited with code {procs[k].exitcode}"
             if isinstance(item, str):
                 raise BuildError(f"training data worker failed: {item}")
             yield item
@@ -129,16 +145,5 @@ def batch_stream(maker: BatchMaker, seed: int, size: int, start: int, workers: i
                 p.kill()
         for p in procs:
             p.join(timeout=10)
-        for q in queues:
-            q.cancel_join_thread()
-            q.close()
-
-
-def _get(q: multiprocessing.Queue, proc: multiprocessing.process.BaseProcess) -> Batch | str:
-    """The next item from a worker's queue, or an error if the worker has died."""
-    while True:
-        try:
-            return q.get(timeout=5.0)
-        except queue.Empty:
-            if not proc.is_alive():
-                return f"worker {proc.name} exited with code {proc.exitcode}"
+        for r, _ in pipes:
+            r.close()

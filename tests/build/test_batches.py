@@ -42,3 +42,12 @@ def test_a_failing_worker_is_a_build_error_not_a_hang(small_fsdd: Path) -> None:
     stream = batch_stream(maker, 3, 4, 0, workers=1)
     with pytest.raises(BuildError, match="training data worker failed: batch 0"):
         next(stream)
+
+
+def test_a_worker_killed_outright_is_a_build_error_not_a_hang() -> None:
+    from support import DyingBatchMaker
+
+    stream = batch_stream(DyingBatchMaker(), 3, 16, 0, workers=1)  # type: ignore[arg-type]
+    with pytest.raises(BuildError, match="exited with code -9"):
+        for _ in range(10):
+            next(stream)
