@@ -85,10 +85,15 @@ def _build_time(bt: dict[str, Any] | None) -> str:
             f"{bt['total_minutes']} min for all stages{detail}.")
 
 
+def _synth_used(recipe: dict[str, Any]) -> bool:
+    """Synthetic speech went into training (rendered and drawn from)."""
+    return bool(recipe.get("synth", {}).get("enabled")) and recipe["data"].get("p_synth", 0) > 0
+
+
 def _is_digits(recipe: dict[str, Any]) -> bool:
     synth = recipe.get("synth", {})
     return not recipe["data"].get("manifests") and (
-        not synth.get("enabled") or tuple(synth.get("phrases", ())) == DIGIT_WORDS)
+        not _synth_used(recipe) or tuple(synth.get("phrases", ())) == DIGIT_WORDS)
 
 
 def _recognises(recipe: dict[str, Any]) -> str:
@@ -99,8 +104,9 @@ def _recognises(recipe: dict[str, Any]) -> str:
             "phrases below);\nanything else will be heard as the nearest of them.")
 
 
-def _data_lines(data: dict[str, Any], synth: dict[str, Any], trained_on: list[str]) -> str:
+def _data_lines(recipe: dict[str, Any], trained_on: list[str]) -> str:
     """The card's list of what the model was trained on."""
+    data, synth = recipe["data"], recipe.get("synth", {})
     lines = []
     speakers = f" Speakers used for training: {', '.join(trained_on)}." if trained_on else ""
     if data.get("fsdd"):
@@ -110,12 +116,13 @@ def _data_lines(data: dict[str, Any], synth: dict[str, Any], trained_on: list[st
         lines.append(f"- Recordings listed in `{m}` (their licences are the data owner's).")
     if speakers:
         lines.append(f"-{speakers}")
-    if synth.get("enabled"):
+    if _synth_used(recipe):
         words = ("the digit words" if tuple(synth.get("phrases", ())) == DIGIT_WORDS
                  else f"{len(synth.get('phrases', ()))} phrases of the recipe")
         engines = " and ".join(ENGINE_LICENCES.get(e, e) for e in synth.get("engines", ()))
         accents = (f", {round(100 * synth['accented'])} % of the espeak-ng speakers with a "
-                   "second-language accent of their own" if synth.get("accented") else "")
+                   "second-language accent of their own"
+                   if synth.get("accented") and "espeak-ng" in synth.get("engines", ()) else "")
         lines.append(f"- Synthetic speech of {words} rendered with {engines}\n  across voices, "
                      f"variants, rates and pitches{accents}; no third-party audio ships with "
                      "the model.")
@@ -126,7 +133,7 @@ def credits_for(recipe: dict[str, Any]) -> list[str]:
     """Credits the card and bundle.yaml owe: the datasets and engines the recipe used."""
     out = [FSDD_CREDIT] if recipe["data"].get("fsdd") else []
     synth = recipe.get("synth", {})
-    if synth.get("enabled") and recipe["data"].get("p_synth", 0) > 0:
+    if _synth_used(recipe):
         out.append("Synthetic speech: " + ", ".join(ENGINE_LICENCES.get(e, e)
                                                     for e in synth.get("engines", ())))
     return out
@@ -145,13 +152,12 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> st
     trained_on = m.get("train_speakers", [])
     all_note = f"The shipped model is the one measured: it never heard {held}."
     credits = "\n".join(f"- {c}" for c in meta.get("credits", []))
-    synth = recipe.get("synth", {})
     digits = _is_digits(recipe)
     unit = "digits" if digits else "recordings"
     limits = (f"Trained on {len(trained_on)} speakers"
               + (" (adults) of one dataset recorded at 8 kHz" if data.get("fsdd") and digits
                  else "")
-              + ", plus synthetic voices" * bool(synth.get("enabled"))
+              + ", plus synthetic voices" * _synth_used(recipe)
               + ": expect higher error rates for children, strong accents, far-field microphones "
               "and real noise unlike the synthetic noise above. "
               + ("Words outside zero-nine" if digits else "Words outside the training data")
@@ -163,7 +169,7 @@ for the edgevoice daemon. {_recognises(recipe)}
 
 ## Data, licences and credits
 
-{_data_lines(data, synth, trained_on)}
+{_data_lines(recipe, trained_on)}
 - Connected utterances are composed from isolated words with random pauses, then augmented
   (speed, tempo, pitch, vocal-tract-length warp, spectral tilt, reverberation,
   white/pink/brown noise and babble, gain, SpecAugment).

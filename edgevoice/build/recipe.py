@@ -251,7 +251,8 @@ def _check_noise_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
 
 
 def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
-    """Probabilities and shares (p_*, accented, accent_strength) lie in [0, 1]."""
+    """Probabilities and shares (p_*, accented, accent_strength) lie in [0, 1]; so do the
+    averaging decay and distillation weight in theirs."""
     problems = []
     for section in ("data", "synth", "augment"):
         values = dataclasses.asdict(getattr(recipe, section))
@@ -260,6 +261,12 @@ def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
             if share and not 0.0 <= value <= 1.0:
                 problems.append(f"{_at(f'{section}.{key}', lines)}: {value} is not between 0 "
                                 "and 1")
+    if not 0.0 <= recipe.train.ema < 1.0:
+        problems.append(f"{_at('train.ema', lines)}: {recipe.train.ema} must be at least 0 and "
+                        "below 1 (the averaging decay per step; 0 = off)")
+    if recipe.prune.distill < 0:
+        problems.append(f"{_at('prune.distill', lines)}: {recipe.prune.distill} must not be "
+                        "negative")
     return problems
 
 

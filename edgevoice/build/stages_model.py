@@ -31,7 +31,13 @@ from edgevoice.build.model import (
     streaming_shape,
 )
 from edgevoice.build.stages import Work, build_lm, bundle_meta
-from edgevoice.build.train import fit, float_logprobs, load_checkpoint, save_checkpoint
+from edgevoice.build.train import (
+    checkpoint_step,
+    fit,
+    float_logprobs,
+    load_checkpoint,
+    save_checkpoint,
+)
 from edgevoice.features import LogMel
 
 log = logging.getLogger("edgevoice.build")
@@ -84,8 +90,11 @@ def prune_stage(work: Work) -> dict[str, Any]:
         save_checkpoint(trained, out / "model.weights.h5", 0)
         return {"sparsity": sparsity(trained)}
     maker, _ = _maker(work)
-    batches = batch_stream(maker, r.train.seed + 1, r.train.batch, 0, r.train.workers)
-    pruned = prune(trained, r.model, r.prune, batches, out / "checkpoint.weights.h5")
+    ckpt = out / "checkpoint.weights.h5"
+    # A resumed run continues the batch sequence where the interrupted one stopped.
+    batches = batch_stream(maker, r.train.seed + 1, r.train.batch, checkpoint_step(ckpt),
+                           r.train.workers)
+    pruned = prune(trained, r.model, r.prune, batches, ckpt)
     batches.close()
     save_checkpoint(pruned, out / "model.weights.h5", r.prune.steps)
     return {"sparsity": sparsity(pruned)}

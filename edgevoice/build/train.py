@@ -92,11 +92,18 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
     shadow = [tf.Variable(v, trainable=False) for v in model.trainable_variables] if ema else []
     state = checkpoint.with_suffix(".state.npz")
     if start and state.exists():
-        saved = np.load(state)
-        for i, var in enumerate(optimizer.variables()):
-            var.assign(saved[f"opt{i}"])
-        for i, avg in enumerate(shadow):
-            avg.assign(saved[f"ema{i}"])
+        with np.load(state) as saved:
+            # Written just before the weights: from a kill in between it is one checkpoint
+            # ahead of them, and the moments start afresh rather than mismatched.
+            if int(saved["step"]) == start:
+                for i, var in enumerate(optimizer.variables()):
+                    var.assign(saved[f"opt{i}"])
+                for i, avg in enumerate(shadow):
+                    avg.assign(saved[f"ema{i}"])
+            else:
+                log.warning("%s: optimiser state is from step %d, the weights from step %d: "
+                            "continuing with fresh optimiser state", label, int(saved["step"]),
+                            start)
     decay = tf.Variable(0.0, trainable=False)
     step_fn = make_train_step(model, optimizer, int(model.input_shape[-1]), shadow, decay,
                               teacher if distill else None, distill)
@@ -125,7 +132,8 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
         if (i + 1) % every == 0 and i + 1 < steps:
             # State first: the step count in the checkpoint never points at older moments.
             tmp = state.with_suffix(".tmp.npz")
-            np.savez(tmp, **{f"opt{j}": v.numpy() for j, v in enumerate(optimizer.variables())},
+            np.savez(tmp, step=np.int64(i + 1),
+                     **{f"opt{j}": v.numpy() for j, v in enumerate(optimizer.variables())},
                      **{f"ema{j}": v.numpy() for j, v in enumerate(shadow)})
             tmp.replace(state)
             save_checkpoint(model, checkpoint, i + 1)
@@ -141,16 +149,25 @@ def save_checkpoint(model: Any, path: Path, step: int) -> None:
     tmp = path.with_suffix(".tmp.weights.h5")
     model.save_weights(str(tmp))
     tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps({"step": step}))
+    meta = path.with_suffix(".tmp.json")
+    meta.write_text(json.dumps({"step": step}))
+    meta.replace(path.with_suffix(".json"))
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step a checkpoint was written at (0 if there is none)."""
+    meta = path.with_suffix(".json")
+    if not path.exists() or not meta.exists():
+        return 0
+    return int(json.loads(meta.read_text())["step"])
 
 
 def load_checkpoint(model: Any, path: Path) -> int:
     """Restore weights if a checkpoint exists; the step to continue from (0 if none)."""
-    meta = path.with_suffix(".json")
-    if not path.exists() or not meta.exists():
-        return 0
-    model.load_weights(str(path))
-    return int(json.loads(meta.read_text())["step"])
+    step = checkpoint_step(path)
+    if step:
+        model.load_weights(str(path))
+    return step
 
 
 def float_logprobs(model: Any, feats: list[np.ndarray], context: int, batch: int = 32

@@ -32,3 +32,11 @@ def test_digits_card_credits_fsdd_and_names_the_accents() -> None:
     assert "Recognises connected English digit words" in card
     assert "50 % of the espeak-ng speakers with a second-language accent" in card
     assert "Words outside zero-nine are not rejected" in card
+
+
+def test_synthetic_speech_is_only_claimed_when_it_was_trained_on() -> None:
+    card, credits = _card({"data.p_synth": 0})
+    assert "Synthetic speech" not in card.split("## Reproduce")[0]
+    assert credits == [FSDD_CREDIT]
+    card, _ = _card({"synth.engines": ["flite"]})  # accented applies to espeak-ng voices only
+    assert "second-language accent" not in card.split("## Reproduce")[0]

@@ -77,3 +77,10 @@ def test_shares_and_probabilities_must_lie_between_0_and_1(tmp_path: Path) -> No
     assert "line 2: synth.accented: 1.5 is not between 0 and 1" in msg
     assert "line 4: augment.p_noise" in msg
     assert load_recipe(DEFAULT_RECIPE, {"synth.accented": 1.0}).synth.accented == 1.0
+
+
+def test_averaging_decay_and_distillation_weight_are_checked() -> None:
+    with pytest.raises(BuildError, match="train.ema: 1.0 must be at least 0 and below 1"):
+        load_recipe(DEFAULT_RECIPE, {"train.ema": 1.0})
+    with pytest.raises(BuildError, match="prune.distill: -1.0 must not be negative"):
+        load_recipe(DEFAULT_RECIPE, {"prune.distill": -1.0})
