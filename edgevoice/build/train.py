@@ -62,11 +62,19 @@ def make_train_step(model: Any, optimizer: Any, n_features: int,
                 mask = tf.sequence_mask(frames, tf.shape(kl)[1], dtype=tf.float32)
                 loss += distill * tf.reduce_sum(kl * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
         grads = tape.gradient(loss, model.trainable_variables)
-        grads, _ = tf.clip_by_global_norm(grads, 5.0)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        if shadow:
-            for avg, var in zip(shadow, model.trainable_variables, strict=True):
-                avg.assign(decay * avg + (1.0 - decay) * var)
+        grads, norm = tf.clip_by_global_norm(grads, 5.0)
+
+        def update() -> Any:
+            optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
+            if shadow:
+                for avg, var in zip(shadow, model.trainable_variables, strict=True):
+                    avg.assign(decay * avg + (1.0 - decay) * var)
+            return tf.constant(True)
+
+        # A non-finite loss or gradient would turn every weight (and average) into NaN: such
+        # a batch changes nothing, and the caller reports it.
+        finite = tf.math.logical_and(tf.math.is_finite(loss), tf.math.is_finite(norm))
+        tf.cond(finite, update, lambda: tf.constant(False))
         return loss
 
     return step

@@ -85,3 +85,14 @@ def test_distillation_pulls_the_model_towards_the_teachers_posteriors(tmp_path: 
             distill=distill)
         kl[distill] = _kl(teacher, student)
     assert kl[5.0] < 0.8 * before and kl[5.0] < 0.75 * kl[0.0], (before, kl)
+
+
+def test_a_non_finite_batch_leaves_the_weights_alone(tmp_path: Path) -> None:
+    model = build_model(SETTINGS, 40, len(TOKENS))
+    init = [w.numpy() for w in model.trainable_weights]
+    bad = next(_batches())
+    bad.feats[0, 10, 3] = np.nan
+    fit(model, iter([bad, bad]), steps=2, start=0, learning_rate=0.01, warmup=0,
+        checkpoint=tmp_path / "nan.weights.h5", ema=0.5)
+    for a, b in zip(init, model.trainable_weights, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())
