@@ -97,16 +97,24 @@ def check_espeak_voices(s: SynthSettings) -> None:
 
 
 def _espeak_pcm(voice: str, text: str) -> bytes:
+    return _espeak(["-v", voice, "--stdout", text],
+                   stuck=f"did not finish speaking {text!r} with voice {voice!r}",
+                   failed=f"recipe synth.espeak_voices: espeak-ng cannot speak with voice "
+                          f"{voice!r}")
+
+
+def _espeak(args: list[str], *, stuck: str, failed: str) -> bytes:
+    """espeak-ng's standard output for `args`; a hang or failure is a BuildError saying
+    "espeak-ng <stuck> within 60 s" or "<failed>: <its last error line>"."""
     try:
-        done = subprocess.run(["espeak-ng", "-v", voice, "--stdout", text],
-                              capture_output=True, timeout=60)
+        done = subprocess.run(["espeak-ng", *args], capture_output=True, timeout=60)
+    except FileNotFoundError:
+        raise BuildError(f"espeak-ng is not installed: {INSTALL_HINT}") from None
     except subprocess.TimeoutExpired:
-        raise BuildError(f"espeak-ng did not finish speaking {text!r} with voice {voice!r} "
-                         "within 60 s") from None
-    if done.returncode != 0 or not done.stdout:
-        msg = done.stderr.decode(errors="replace").strip()
-        raise BuildError(f"recipe synth.espeak_voices: espeak-ng cannot speak with voice "
-                         f"{voice!r}: {msg or 'exit code ' + str(done.returncode)}")
+        raise BuildError(f"espeak-ng {stuck} within 60 s") from None
+    if done.returncode != 0 or not done.stdout.strip():
+        msg = done.stderr.decode(errors="replace").strip().splitlines()
+        raise BuildError(f"{failed}: {msg[-1] if msg else 'exit code ' + str(done.returncode)}")
     return done.stdout
 
 
@@ -138,21 +146,12 @@ def pick_voices(s: SynthSettings) -> list[Voice]:
 @lru_cache(maxsize=4096)
 def espeak_phonemes(voice: str, text: str) -> str:
     """espeak-ng's phonemes for `text` (its mnemonics, as `[[...]]` input takes them)."""
-    try:
-        done = subprocess.run(["espeak-ng", "-q", "-x", "-v", voice, text], capture_output=True,
-                              text=True, timeout=60)
-    except FileNotFoundError:
-        raise BuildError(f"espeak-ng is not installed: {INSTALL_HINT}") from None
-    except subprocess.TimeoutExpired:
-        raise BuildError(f"espeak-ng did not transcribe {text!r} with voice {voice!r} within "
-                         "60 s") from None
-    if done.returncode != 0 or not done.stdout.strip():
-        msg = (done.stderr or "").strip().splitlines()
-        raise BuildError(f"espeak-ng cannot transcribe {text!r} with voice {voice}: "
-                         f"{msg[-1] if msg else 'exit code ' + str(done.returncode)}")
+    out = _espeak(["-q", "-x", "-v", voice, text],
+                  stuck=f"did not transcribe {text!r} with voice {voice!r}",
+                  failed=f"espeak-ng cannot transcribe {text!r} with voice {voice}")
     # A word another language's rules cover comes back wrapped in "(en)...(fr)" switches,
     # which phoneme input would read as phonemes.
-    return " ".join(re.sub(r"\([a-z-]+\)", "", done.stdout).split())
+    return " ".join(re.sub(r"\([a-z-]+\)", "", out.decode(errors="replace")).split())
 
 
 def render(voice: Voice, text: str, out: Path, rate_jitter: float = 1.0) -> None:
