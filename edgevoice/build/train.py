@@ -10,7 +10,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -98,20 +98,8 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
     optimizer = k.optimizers.Adam(learning_rate)
     optimizer.build(model.trainable_variables)
     shadow = [tf.Variable(v, trainable=False) for v in model.trainable_variables] if ema else []
-    state = checkpoint.with_suffix(".state.npz")
-    if start and state.exists():
-        with np.load(state) as saved:
-            # Written just before the weights: from a kill in between it is one checkpoint
-            # ahead of them, and the moments start afresh rather than mismatched.
-            if int(saved["step"]) == start:
-                for i, var in enumerate(optimizer.variables()):
-                    var.assign(saved[f"opt{i}"])
-                for i, avg in enumerate(shadow):
-                    avg.assign(saved[f"ema{i}"])
-            else:
-                log.warning("%s: optimiser state is from step %d, the weights from step %d: "
-                            "continuing with fresh optimiser state", label, int(saved["step"]),
-                            start)
+    if start:
+        _load_state(checkpoint, start, optimizer.variables(), shadow, label)
     decay = tf.Variable(0.0, trainable=False)
     step_fn = make_train_step(model, optimizer, int(model.input_shape[-1]), shadow, decay,
                               teacher if distill else None, distill)
@@ -138,13 +126,7 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
             losses.append(float(np.mean(recent)))
             t0, recent = time.monotonic(), []
         if (i + 1) % every == 0 and i + 1 < steps:
-            # State first: the step count in the checkpoint never points at older moments.
-            tmp = state.with_suffix(".tmp.npz")
-            np.savez(tmp, step=np.int64(i + 1),
-                     **{f"opt{j}": v.numpy() for j, v in enumerate(optimizer.variables())},
-                     **{f"ema{j}": v.numpy() for j, v in enumerate(shadow)})
-            tmp.replace(state)
-            save_checkpoint(model, checkpoint, i + 1)
+            save_checkpoint(model, checkpoint, i + 1, optimizer.variables(), shadow)
     if callback is not None:
         callback.on_epoch_end(batch=-1)
     if shadow:
@@ -153,13 +135,42 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
     return losses
 
 
-def save_checkpoint(model: Any, path: Path, step: int) -> None:
+def save_checkpoint(model: Any, path: Path, step: int, optimizer: Sequence[Any] = (),
+                    averages: Sequence[Any] = ()) -> None:
+    """Weights (and the optimiser's variables and weight averages, if given) at `step`; each
+    file is replaced whole, the step file last."""
+    if optimizer or averages:
+        # State first: the step file never points at older moments (see _load_state).
+        tmp = path.with_suffix(".state.tmp.npz")
+        np.savez(tmp, step=np.int64(step),
+                 **{f"opt{j}": v.numpy() for j, v in enumerate(optimizer)},
+                 **{f"ema{j}": v.numpy() for j, v in enumerate(averages)})
+        tmp.replace(path.with_suffix(".state.npz"))
     tmp = path.with_suffix(".tmp.weights.h5")
     model.save_weights(str(tmp))
     tmp.replace(path)
     meta = path.with_suffix(".tmp.json")
     meta.write_text(json.dumps({"step": step}))
     meta.replace(path.with_suffix(".json"))
+
+
+def _load_state(path: Path, step: int, optimizer: Sequence[Any], averages: Sequence[Any],
+                label: str) -> None:
+    """Restore what save_checkpoint wrote beside the weights of `step`, if it matches them."""
+    state = path.with_suffix(".state.npz")
+    if not state.exists():
+        return
+    with np.load(state) as saved:
+        # Written just before the weights: from a kill in between it is one checkpoint ahead
+        # of them, and the moments start afresh rather than mismatched.
+        if int(saved["step"]) != step:
+            log.warning("%s: optimiser state is from step %d, the weights from step %d: "
+                        "continuing with fresh optimiser state", label, int(saved["step"]), step)
+            return
+        for i, var in enumerate(optimizer):
+            var.assign(saved[f"opt{i}"])
+        for i, avg in enumerate(averages):
+            avg.assign(saved[f"ema{i}"])
 
 
 def checkpoint_step(path: Path) -> int:
