@@ -90,10 +90,17 @@ def _synth_used(recipe: dict[str, Any]) -> bool:
     return bool(recipe.get("synth", {}).get("enabled")) and recipe["data"].get("p_synth", 0) > 0
 
 
+def _digit_phrases(synth: dict[str, Any]) -> bool:
+    return tuple(synth.get("phrases", ())) == DIGIT_WORDS
+
+
+def _engines(synth: dict[str, Any], sep: str) -> str:
+    return sep.join(ENGINE_LICENCES.get(e, e) for e in synth.get("engines", ()))
+
+
 def _is_digits(recipe: dict[str, Any]) -> bool:
-    synth = recipe.get("synth", {})
     return not recipe["data"].get("manifests") and (
-        not _synth_used(recipe) or tuple(synth.get("phrases", ())) == DIGIT_WORDS)
+        not _synth_used(recipe) or _digit_phrases(recipe.get("synth", {})))
 
 
 def _recognises(recipe: dict[str, Any]) -> str:
@@ -117,9 +124,9 @@ def _data_lines(recipe: dict[str, Any], trained_on: list[str]) -> str:
     if speakers:
         lines.append(f"-{speakers}")
     if _synth_used(recipe):
-        words = ("the digit words" if tuple(synth.get("phrases", ())) == DIGIT_WORDS
+        words = ("the digit words" if _digit_phrases(synth)
                  else f"{len(synth.get('phrases', ()))} phrases of the recipe")
-        engines = " and ".join(ENGINE_LICENCES.get(e, e) for e in synth.get("engines", ()))
+        engines = _engines(synth, " and ")
         accents = (f", {round(100 * synth['accented'])} % of the espeak-ng speakers with a "
                    "second-language accent of their own"
                    if synth.get("accented") and "espeak-ng" in synth.get("engines", ()) else "")
@@ -132,10 +139,8 @@ def _data_lines(recipe: dict[str, Any], trained_on: list[str]) -> str:
 def credits_for(recipe: dict[str, Any]) -> list[str]:
     """Credits the card and bundle.yaml owe: the datasets and engines the recipe used."""
     out = [FSDD_CREDIT] if recipe["data"].get("fsdd") else []
-    synth = recipe.get("synth", {})
     if _synth_used(recipe):
-        out.append("Synthetic speech: " + ", ".join(ENGINE_LICENCES.get(e, e)
-                                                    for e in synth.get("engines", ())))
+        out.append("Synthetic speech: " + _engines(recipe["synth"], ", "))
     return out
 
 
