@@ -8,6 +8,15 @@ from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
 from edgevoice.errors import BuildError
 
 
+def _refused(tmp_path: Path, text: str) -> tuple[Path, str]:
+    """A recipe file of `text` and the error message loading it gives."""
+    f = tmp_path / "r.yaml"
+    f.write_text(text)
+    with pytest.raises(BuildError) as err:
+        load_recipe(f)
+    return f, str(err.value)
+
+
 def test_default_recipe_loads() -> None:
     r = load_recipe(DEFAULT_RECIPE)
     assert r.data.test_speakers == ("nicolas",)
@@ -15,21 +24,13 @@ def test_default_recipe_loads() -> None:
 
 
 def test_unknown_key_names_file_line_path_and_suggestion(tmp_path: Path) -> None:
-    f = tmp_path / "r.yaml"
-    f.write_text("name: x\ntrain:\n  stepz: 10\n")
-    with pytest.raises(BuildError) as err:
-        load_recipe(f)
-    msg = str(err.value)
+    f, msg = _refused(tmp_path, "name: x\ntrain:\n  stepz: 10\n")
     assert str(f) in msg and "line 3" in msg and "train.stepz" in msg
     assert "did you mean 'steps'" in msg
 
 
 def test_wrong_type_and_several_problems_reported_at_once(tmp_path: Path) -> None:
-    f = tmp_path / "r.yaml"
-    f.write_text("model:\n  channels: many\naugment:\n  speed: [0.9]\nbogus: 1\n")
-    with pytest.raises(BuildError) as err:
-        load_recipe(f)
-    msg = str(err.value)
+    _, msg = _refused(tmp_path, "model:\n  channels: many\naugment:\n  speed: [0.9]\nbogus: 1\n")
     assert "3 problems" in msg
     assert "model.channels: expected int" in msg and "augment.speed" in msg
 
@@ -49,11 +50,7 @@ def test_invalid_yaml_is_an_error_not_a_traceback(tmp_path: Path) -> None:
 
 
 def test_unknown_noise_kind_is_named_with_its_line(tmp_path: Path) -> None:
-    f = tmp_path / "r.yaml"
-    f.write_text("augment:\n  p_noise: 0.5\n  noise_kinds: [pink, babel]\n")
-    with pytest.raises(BuildError) as err:
-        load_recipe(f)
-    msg = str(err.value)
+    _, msg = _refused(tmp_path, "augment:\n  p_noise: 0.5\n  noise_kinds: [pink, babel]\n")
     assert "line 3: augment.noise_kinds" in msg and "babel" in msg and "babble" in msg
     weighted = tmp_path / "w.yaml"
     weighted.write_text("augment:\n  noise_kinds: [pink, babble, babble]\n")
@@ -69,11 +66,7 @@ def test_no_noise_kinds_is_fine_only_when_no_noise_is_used() -> None:
 
 
 def test_shares_and_probabilities_must_lie_between_0_and_1(tmp_path: Path) -> None:
-    f = tmp_path / "r.yaml"
-    f.write_text("synth:\n  accented: 1.5\naugment:\n  p_noise: -0.1\n")
-    with pytest.raises(BuildError) as err:
-        load_recipe(f)
-    msg = str(err.value)
+    _, msg = _refused(tmp_path, "synth:\n  accented: 1.5\naugment:\n  p_noise: -0.1\n")
     assert "line 2: synth.accented: 1.5 is not between 0 and 1" in msg
     assert "line 4: augment.p_noise" in msg
     assert load_recipe(DEFAULT_RECIPE, {"synth.accented": 1.0}).synth.accented == 1.0
