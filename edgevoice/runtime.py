@@ -44,10 +44,16 @@ def interpreter_class() -> tuple[Any, str]:
         ) from None
 
 
+# TFLite's own log lines ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.") start
+# with their severity; edgevoice's start with a timestamp.
+TFLITE_LOG = (b"INFO: ", b"WARNING: ", b"ERROR: ", b"VERBOSE: ")
+
+
 def _quiet_stderr() -> contextlib.AbstractContextManager[None]:
-    """Silence the runtime's C++ banner ("Created TensorFlow Lite XNNPACK delegate") on fd 2;
-    real failures still arrive as Python exceptions."""
-    return filtered_stderr((b"",))  # b"" is in every line: all of them are dropped
+    """Drop the runtime's C++ log lines on fd 2 while a model loads (its failures arrive as
+    Python exceptions); anything else written meanwhile, another thread's log line during a
+    model reload say, still reaches the terminal."""
+    return filtered_stderr((), starts=TFLITE_LOG)
 
 
 def load_interpreter(model_file: Path, threads: int = 1) -> Any:
@@ -153,10 +159,10 @@ def _quant(detail: dict) -> tuple[float, int]:
 
 
 @contextlib.contextmanager
-def filtered_stderr(drop: Sequence[bytes]) -> Iterator[None]:
+def filtered_stderr(drop: Sequence[bytes], starts: Sequence[bytes] = ()) -> Iterator[None]:
     """Pass everything written to fd 2 (by C++ too) through a filter that drops the lines
-    containing any of `drop`; every other line, a real error or a crash message included,
-    reaches the terminal as it comes."""
+    containing any of `drop` or starting with any of `starts`; every other line, a real error
+    or a crash message included, reaches the terminal as it comes."""
     try:
         saved = os.dup(2)
         read_end, write_end = os.pipe()
@@ -167,7 +173,7 @@ def filtered_stderr(drop: Sequence[bytes]) -> Iterator[None]:
     def pump() -> None:
         with os.fdopen(read_end, "rb") as source:
             for line in source:
-                if not any(d in line for d in drop):
+                if not any(d in line for d in drop) and not line.startswith(tuple(starts)):
                     os.write(saved, line)
 
     sys.stderr.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,6 +119,30 @@ def test_acoustic_model_streaming_equals_whole(bundle_dir) -> None:  # type: ign
         parts.append(model.flush())
         assert np.array_equal(np.concatenate(parts), whole)
     assert np.allclose(np.exp(whole).sum(axis=1), 1.0, atol=0.1)  # log-softmax output
+
+
+def test_model_load_drops_the_runtime_banner_but_not_other_log_lines() -> None:
+    """While a model (re)loads, only TFLite's own log lines are dropped: a line another thread
+    logs meanwhile still reaches stderr."""
+    import subprocess
+    import sys
+
+    model = Path(__file__).resolve().parents[1] / "edgevoice/models/digits/model.tflite"
+    code = (
+        "import logging, os\n"
+        "from pathlib import Path\n"
+        "from edgevoice.runtime import _quiet_stderr, load_interpreter\n"
+        "logging.basicConfig(format='%(asctime)s %(levelname)s %(name)s: %(message)s')\n"
+        f"load_interpreter(Path({str(model)!r}))\n"
+        "with _quiet_stderr():\n"
+        "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
+        "    logging.getLogger('edgevoice.pipeline').warning('published during the reload')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("WARNING edgevoice.pipeline: published during "
+                                                 "the reload"), lines
 
 
 def test_filtered_stderr_drops_only_the_listed_notices() -> None:
