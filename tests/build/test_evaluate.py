@@ -30,3 +30,15 @@ def test_greedy_texts_collapse_repeats_and_blanks() -> None:
     logp = np.full((len(ids), len(TOKENS)), -20.0, np.float32)
     logp[np.arange(len(ids)), ids] = 0.0
     assert greedy_texts([logp], TOKENS, BLANK) == ["two one"]
+
+
+def test_greedy_gives_a_blank_token_tie_to_the_token() -> None:
+    """INT8 outputs tie often (steps of 1/16): a tie must not delete the character."""
+    text = "two"
+    logp = np.full((2 * len(text) + 1, len(TOKENS)), -16.0, np.float32)
+    logp[:, BLANK] = 0.0
+    for i, c in enumerate(text):
+        logp[2 * i + 1, [BLANK, TOKENS.index(c)]] = -0.6875  # both 0.5, to int8 resolution
+    assert greedy_texts([logp], TOKENS, BLANK) == ["two"]
+    logp[3, BLANK] = -0.625  # one step more likely: blank, and the 'w' is gone
+    assert greedy_texts([logp], TOKENS, BLANK) == ["to"]
