@@ -67,6 +67,37 @@ def test_clicks_are_too_short_and_long_speech_is_cut() -> None:
     assert reasons.count("max_length") >= 2
 
 
+@pytest.mark.parametrize("vad_cls,opts", [(WebRtcVad, WebRtcVadOptions()),
+                                          (EnergyVad, EnergyVadOptions())])
+def test_a_short_word_soon_after_another_utterance_keeps_its_preroll_and_is_kept(vad_cls,
+                                                                              opts) -> None:
+    """"eight ... eight": the first utterance ends (hangover) just before the second word
+    starts. The second still gets pre-roll from the silence between, and its ~0.25 s of speech
+    is not mistaken for a click (it used to be dropped, pre-roll counted as full)."""
+    need_fsdd()
+    word = digit_clip("8_lucas_16")  # "eight", 0.25 s
+    onset = 1.0 + len(word) / RATE + 0.5
+    x = np.concatenate([silence(1.0), word, silence(0.5), word, silence(1.0)])
+    marks, _ = run(vad_cls(opts, CTX), x)
+    assert [type(e) for e in marks] == [SpeechStart, SpeechEnd, SpeechStart, SpeechEnd], marks
+    assert not marks[1].too_short and not marks[3].too_short, marks
+    assert marks[2].start <= onset - 0.2, marks  # pre-roll from the silence before the word
+    assert marks[2].start >= marks[1].end  # but none of the first word
+
+
+def test_after_a_max_length_cut_the_next_utterance_does_not_repeat_audio() -> None:
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal(int(2.5 * RATE)).astype(np.float32) * 0.3
+    opts = EnergyVadOptions(max_utterance_ms=1000)
+    marks, events = run(EnergyVad(opts, CTX), np.concatenate([silence(1), noise, silence(1)]))
+    starts = [e.start for e in marks if isinstance(e, SpeechStart)]
+    ends = [e.end for e in marks if isinstance(e, SpeechEnd)]
+    assert len(starts) >= 3
+    assert all(s >= e - 1e-9 for s, e in zip(starts[1:], ends, strict=False)), marks
+    audio = sum(1 for e in events if isinstance(e, SpeechAudio)) * FRAME / RATE
+    assert audio <= 2.5 + 0.3 + 0.4 + 0.05  # speech + one pre-roll + the last hangover
+
+
 def test_live_queue_drops_oldest_and_counts() -> None:
     q = AudioQueue(max_samples=1000, live=True, overflow="drop_oldest")
     for i in range(5):

@@ -55,6 +55,7 @@ class Segmenter(Closeable):
         self._recent: deque[bool] = deque(maxlen=2 * self._n_trig)
         self._active = False
         self._start = 0  # frame index where the utterance's audio starts
+        self._first_voiced = 0  # frame index of its first voiced frame
         self._last_voiced = 0  # frame index after the last voiced frame
         self._silence = 0
 
@@ -62,13 +63,14 @@ class Segmenter(Closeable):
         voiced = self.is_speech(frame)
         t = self._t
         self._t += 1
+        self._pre.append(frame)  # always: an utterance may start right after another ends
         if not self._active:
-            self._pre.append(frame)
             self._recent.append(voiced)
             if sum(self._recent) < self._n_trig:
                 return []
             self._active = True
             self._silence = 0
+            self._first_voiced = t + 1 - len(self._recent) + list(self._recent).index(True)
             self._last_voiced = t + 1
             frames = list(self._pre)
             self._start = t + 1 - len(frames)
@@ -93,10 +95,17 @@ class Segmenter(Closeable):
         return [self._end("end_of_stream")] if self._active else []
 
     def _end(self, reason: str) -> SpeechEnd:
-        speech = self._last_voiced - self._start - self._n_pre
+        # Speech is counted from the first voiced frame, not from the pre-roll, which is
+        # shorter than preroll_ms when the utterance began soon after the stream or another
+        # utterance (a click, say): counting it as full dropped short words that followed.
+        speech = self._last_voiced - self._first_voiced
         event = SpeechEnd(self._seconds(self._last_voiced), reason, speech < self._n_min)
         self._active = False
         self._recent.clear()
+        # The next utterance's pre-roll may reach back into this one's trailing silence, never
+        # into its speech (after a max_length cut that would repeat words).
+        while len(self._pre) > self._t - self._last_voiced:
+            self._pre.popleft()
         return event
 
     def _seconds(self, frame_index: int) -> float:
