@@ -30,18 +30,21 @@ FSDD = REPO.parent / "shared" / "data" / "fsdd"
 RATE = 16000
 
 
-def compose_session(minutes: float, seed: int = 7) -> tuple[np.ndarray, list[float]]:
-    """Held-out digit strings separated by 1-2.5 s pauses; returns audio and speech end times."""
+def compose_session(minutes: float, seed: int = 7
+                    ) -> tuple[np.ndarray, list[float], list[tuple[float, str]]]:
+    """Held-out digit strings separated by 1-2.5 s pauses; returns audio, speech end times and
+    each string's (start time, text)."""
     from edgevoice.build.data import WordBank, heldout_utterances, read_fsdd
 
     clips = [c for c in read_fsdd(FSDD) if c.speaker == "nicolas"]
     bank = WordBank.from_clips(clips, RATE)
     rng = np.random.default_rng(seed)
-    parts, ends, t = [], [], 0.0
+    parts, ends, strings, t = [], [], [], 0.0
     n = int(minutes * 60 / 4.5) + 1
-    for x, _ in heldout_utterances(bank, n, seed, RATE):
+    for x, text in heldout_utterances(bank, n, seed, RATE):
         gap = np.zeros(int(rng.uniform(1.0, 2.5) * RATE), np.float32)
         parts += [gap, x]
+        strings.append((t + len(gap) / RATE, text))
         t += (len(gap) + len(x)) / RATE
         ends.append(t)
         if t > minutes * 60:
@@ -49,7 +52,7 @@ def compose_session(minutes: float, seed: int = 7) -> tuple[np.ndarray, list[flo
     parts.append(np.zeros(2 * RATE, np.float32))
     audio = np.concatenate(parts)
     audio += (rng.standard_normal(len(audio)) * 10 ** (-60 / 20)).astype(np.float32)
-    return audio, ends
+    return audio, ends, strings
 
 
 class Broker:
@@ -198,7 +201,7 @@ def main() -> None:
         tmp = Path(d)
         from edgevoice.audio import write_wav
 
-        audio, ends = compose_session(args.minutes)
+        audio, ends, _ = compose_session(args.minutes)
         wav = tmp / "session.wav"
         write_wav(wav, audio, RATE)
         duration = len(audio) / RATE
