@@ -108,7 +108,9 @@ class GreedyDecoder:
         others[:, blank] = -np.inf
         best = others.argmax(axis=1)
         rows = np.arange(len(best))
-        best = np.where(logprobs[:, blank] > others[rows, best], blank, best)
+        top = others[rows, best]
+        token_wins = (top >= logprobs[:, blank]) & np.isfinite(top)  # NaN or -inf: blank
+        best = np.where(token_wins, best, blank)
         best_lp = logprobs[rows, best]
         self._logp += float(best_lp.sum())
         for i, tok in enumerate(best.tolist()):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -45,15 +46,23 @@ def interpreter_class() -> tuple[Any, str]:
 
 
 # TFLite's own log lines ("INFO: Created TensorFlow Lite XNNPACK delegate for CPU.") start
-# with their severity; edgevoice's start with a timestamp.
+# with their severity, TensorFlow's (the tensorflow.lite fallback) with absl's "W1203 10:14:12"
+# or a timestamp and " I tensorflow/"; edgevoice's with "YYYY-MM-DD hh:mm:ss,mmm LEVEL".
 TFLITE_LOG = (b"INFO: ", b"WARNING: ", b"ERROR: ", b"VERBOSE: ")
+TF_LOG = re.compile(rb"^([IWEF]\d{4} \d\d:\d\d:\d\d|\S+ \S+: [IWEF] tensorflow/)")
+# TFLite writes a line in pieces ("INFO: ", the message, "\n"): should another thread's line
+# land between them, it follows the prefix (and is kept), and the banner arrives without its
+# prefix (and is dropped by its text).
+TFLITE_BANNER = (b"Created TensorFlow Lite XNNPACK delegate",
+                 b"Initialized TensorFlow Lite runtime")
+OUR_LOG = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
 
 def _quiet_stderr() -> contextlib.AbstractContextManager[None]:
     """Drop the runtime's C++ log lines on fd 2 while a model loads (its failures arrive as
     Python exceptions); anything else written meanwhile, another thread's log line during a
     model reload say, still reaches the terminal."""
-    return filtered_stderr((), starts=TFLITE_LOG)
+    return filtered_stderr(TFLITE_BANNER, starts=TFLITE_LOG, pattern=TF_LOG, keep=OUR_LOG)
 
 
 def load_interpreter(model_file: Path, threads: int = 1) -> Any:
@@ -159,10 +168,13 @@ def _quant(detail: dict) -> tuple[float, int]:
 
 
 @contextlib.contextmanager
-def filtered_stderr(drop: Sequence[bytes], starts: Sequence[bytes] = ()) -> Iterator[None]:
+def filtered_stderr(drop: Sequence[bytes], starts: Sequence[bytes] = (),
+                    pattern: re.Pattern[bytes] | None = None,
+                    keep: re.Pattern[bytes] | None = None) -> Iterator[None]:
     """Pass everything written to fd 2 (by C++ too) through a filter that drops the lines
-    containing any of `drop` or starting with any of `starts`; every other line, a real error
-    or a crash message included, reaches the terminal as it comes."""
+    containing any of `drop`, starting with any of `starts` (unless what follows matches
+    `keep`: that part is passed on) or matching `pattern`; every other line, a real error or
+    a crash message included, reaches the terminal as it comes."""
     try:
         saved = os.dup(2)
         read_end, write_end = os.pipe()
@@ -173,8 +185,15 @@ def filtered_stderr(drop: Sequence[bytes], starts: Sequence[bytes] = ()) -> Iter
     def pump() -> None:
         with os.fdopen(read_end, "rb") as source:
             for line in source:
-                if not any(d in line for d in drop) and not line.startswith(tuple(starts)):
-                    os.write(saved, line)
+                prefix = next((p for p in starts if line.startswith(p)), None)
+                if prefix is not None:
+                    rest = line[len(prefix):]
+                    if keep is not None and keep.match(rest):
+                        os.write(saved, rest)
+                    continue
+                if any(d in line for d in drop) or (pattern is not None and pattern.match(line)):
+                    continue
+                os.write(saved, line)
 
     sys.stderr.flush()
     thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)

@@ -55,7 +55,7 @@ class Segmenter(Closeable):
         self._recent: deque[bool] = deque(maxlen=2 * self._n_trig)
         self._active = False
         self._start = 0  # frame index where the utterance's audio starts
-        self._first_voiced = 0  # frame index of its first voiced frame
+        self._speech_start = 0  # frame index where its trigger window starts
         self._last_voiced = 0  # frame index after the last voiced frame
         self._silence = 0
 
@@ -70,7 +70,7 @@ class Segmenter(Closeable):
                 return []
             self._active = True
             self._silence = 0
-            self._first_voiced = t + 1 - len(self._recent) + list(self._recent).index(True)
+            self._speech_start = t + 1 - len(self._recent)
             self._last_voiced = t + 1
             frames = list(self._pre)
             self._start = t + 1 - len(frames)
@@ -95,17 +95,20 @@ class Segmenter(Closeable):
         return [self._end("end_of_stream")] if self._active else []
 
     def _end(self, reason: str) -> SpeechEnd:
-        # Speech is counted from the first voiced frame, not from the pre-roll, which is
-        # shorter than preroll_ms when the utterance began soon after the stream or another
-        # utterance (a click, say): counting it as full dropped short words that followed.
-        speech = self._last_voiced - self._first_voiced
+        # Speech is counted from the trigger window, not from the start of the pre-roll,
+        # which is shorter than preroll_ms when the utterance began soon after the stream or
+        # another utterance: counting it as full dropped short words that followed.
+        speech = self._last_voiced - self._speech_start
         event = SpeechEnd(self._seconds(self._last_voiced), reason, speech < self._n_min)
         self._active = False
         self._recent.clear()
-        # The next utterance's pre-roll may reach back into this one's trailing silence, never
-        # into its speech (after a max_length cut that would repeat words).
-        while len(self._pre) > self._t - self._last_voiced:
-            self._pre.popleft()
+        if reason == "silence":
+            # The next utterance's pre-roll may reach back into this one's hang-over (silence
+            # by the VAD's account, so it repeats no words), rather than start with none.
+            while len(self._pre) > self._t - self._last_voiced:
+                self._pre.popleft()
+        else:  # cut mid-speech (max_length): the next utterance starts where this one ended
+            self._pre.clear()
         return event
 
     def _seconds(self, frame_index: int) -> float:

@@ -42,3 +42,7 @@ def test_greedy_gives_a_blank_token_tie_to_the_token() -> None:
     assert greedy_texts([logp], TOKENS, BLANK) == ["two"]
     logp[3, BLANK] = -0.625  # one step more likely: blank, and the 'w' is gone
     assert greedy_texts([logp], TOKENS, BLANK) == ["to"]
+    logp[3] = -np.inf  # nothing possible (or NaN, from a broken model): no token either
+    assert greedy_texts([logp], TOKENS, BLANK) == ["to"]
+    logp[3, TOKENS.index("w")] = np.nan
+    assert greedy_texts([logp], TOKENS, BLANK) == ["to"]
