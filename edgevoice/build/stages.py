@@ -93,7 +93,13 @@ class Work:
     def clips(self) -> tuple[list[Clip], list[Clip], list[Clip]]:
         """(train, test, synthetic) clips."""
         d = self.recipe.data
-        clips = read_fsdd(d.fsdd) if d.fsdd else []
+        try:
+            clips = read_fsdd(d.fsdd) if d.fsdd else []
+        except BuildError as exc:
+            if d.manifests and not Path(d.fsdd).exists():  # the default left in by mistake
+                raise BuildError(f"{exc} (or, to train from the manifests alone, set data.fsdd "
+                                 "to \"\")") from None
+            raise
         for m in d.manifests:
             clips += read_manifest(m)
         if not clips:

@@ -92,3 +92,17 @@ def test_silent_and_unreadable_audio(tmp_path: Path) -> None:
     bad.write_bytes(b"not a wav at all")
     with pytest.raises(BuildError, match="bad.wav: not a WAV"):
         load_audio(bad, 16000)
+
+
+def test_manifest_recipe_with_the_default_fsdd_left_in_says_how_to_go_without(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgevoice.build.cli import main
+
+    _wav(tmp_path / "a.wav")
+    (tmp_path / "m.csv").write_text("audio,text,speaker\na.wav,lights off,s1\n")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(f"name: mine\ndata:\n  fsdd: {tmp_path / 'fsdd'}\n  manifests: "
+                      f"[{tmp_path / 'm.csv'}]\nsynth:\n  enabled: false\n")
+    assert main(["prepare", str(recipe), "--work-dir", str(tmp_path / "work")]) != 0
+    err = capsys.readouterr().err
+    assert "does not exist" in err and 'set data.fsdd to ""' in err and "Traceback" not in err
