@@ -187,7 +187,8 @@ Credits:
 
 Held-out speaker(s): **{held}**, never used for training, normalisation statistics or \
 checkpoint selection (a recipe whose settings were compared on the same speaker, as this \
-tool's default recipe was, makes these figures somewhat optimistic). Test set: {ev['utterances']} connected strings of \
+tool's default recipe was, makes these figures somewhat optimistic). \
+Test set: {ev['utterances']} connected strings of \
 {ev['min_words']}-{ev['max_words']} {unit} composed from that speaker's recordings \
 (seed {ev['seed']}), at 16 kHz; noisy copies at \
 {', '.join(f'{s:g}' for s in ev['snrs'])} dB SNR with {' / '.join(ev['noise_kinds'])} noise \
