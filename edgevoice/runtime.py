@@ -11,7 +11,7 @@ import os
 import re
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,11 +58,23 @@ TFLITE_BANNER = (b"Created TensorFlow Lite XNNPACK delegate",
 OUR_LOG = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
 
 
+def _runtime_line(line: bytes) -> bytes | None:
+    """What of a line written to fd 2 during a model load reaches the terminal: nothing of
+    the runtime's own lines, all of anyone else's."""
+    prefix = next((p for p in TFLITE_LOG if line.startswith(p)), None)
+    if prefix is not None:
+        rest = line[len(prefix):]
+        return rest if OUR_LOG.match(rest) else None
+    if any(b in line for b in TFLITE_BANNER) or TF_LOG.match(line):
+        return None
+    return line
+
+
 def _quiet_stderr() -> contextlib.AbstractContextManager[None]:
     """Drop the runtime's C++ log lines on fd 2 while a model loads (its failures arrive as
     Python exceptions); anything else written meanwhile, another thread's log line during a
     model reload say, still reaches the terminal."""
-    return filtered_stderr(TFLITE_BANNER, starts=TFLITE_LOG, pattern=TF_LOG, keep=OUR_LOG)
+    return filtered_stderr(_runtime_line)
 
 
 def load_interpreter(model_file: Path, threads: int = 1) -> Any:
@@ -168,13 +180,20 @@ def _quant(detail: dict) -> tuple[float, int]:
 
 
 @contextlib.contextmanager
-def filtered_stderr(drop: Sequence[bytes], starts: Sequence[bytes] = (),
-                    pattern: re.Pattern[bytes] | None = None,
-                    keep: re.Pattern[bytes] | None = None) -> Iterator[None]:
+def filtered_stderr(drop: Sequence[bytes] | Callable[[bytes], bytes | None]
+                    ) -> Iterator[None]:
     """Pass everything written to fd 2 (by C++ too) through a filter that drops the lines
-    containing any of `drop`, starting with any of `starts` (unless what follows matches
-    `keep`: that part is passed on) or matching `pattern`; every other line, a real error or
-    a crash message included, reaches the terminal as it comes."""
+    containing any of `drop` (or, `drop` a function, passes on what it returns for a line, None
+    for nothing); every other line, a real error or a crash message included, reaches the
+    terminal as it comes."""
+    if callable(drop):
+        passed = drop
+    else:
+        texts = tuple(drop)
+
+        def passed(line: bytes) -> bytes | None:
+            return None if any(t in line for t in texts) else line
+
     try:
         saved = os.dup(2)
         read_end, write_end = os.pipe()
@@ -185,15 +204,9 @@ def filtered_stderr(drop: Sequence[bytes], starts: Sequence[bytes] = (),
     def pump() -> None:
         with os.fdopen(read_end, "rb") as source:
             for line in source:
-                prefix = next((p for p in starts if line.startswith(p)), None)
-                if prefix is not None:
-                    rest = line[len(prefix):]
-                    if keep is not None and keep.match(rest):
-                        os.write(saved, rest)
-                    continue
-                if any(d in line for d in drop) or (pattern is not None and pattern.match(line)):
-                    continue
-                os.write(saved, line)
+                out = passed(line)
+                if out:
+                    os.write(saved, out)
 
     sys.stderr.flush()
     thread = threading.Thread(target=pump, name="stderr-filter", daemon=True)
