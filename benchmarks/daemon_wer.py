@@ -58,27 +58,6 @@ def strings_right(strings: list[tuple[float, float, str]], got: list[dict]) -> i
     return right
 
 
-def word_errors(ref: list[str], hyp: list[str]) -> tuple[int, int, int]:
-    """(substitutions, deletions, insertions) of a minimum edit alignment."""
-    n, m = len(ref), len(hyp)
-    d = np.zeros((n + 1, m + 1), np.int64)
-    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
-    for i in range(1, n + 1):
-        for j in range(1, m + 1):
-            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1,
-                          d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]))
-    i, j, sub, dele, ins = n, m, 0, 0, 0
-    while i or j:
-        if i and j and d[i, j] == d[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
-            sub += ref[i - 1] != hyp[j - 1]
-            i, j = i - 1, j - 1
-        elif i and d[i, j] == d[i - 1, j] + 1:
-            dele, i = dele + 1, i - 1
-        else:
-            ins, j = ins + 1, j - 1
-    return sub, dele, ins
-
-
 def session_noise(kind: str, n: int, rng: np.random.Generator, sources: list[np.ndarray]
                   ) -> np.ndarray:
     """Noise for the whole session, as dense as the model evaluation's: babble is made in
@@ -108,6 +87,7 @@ def main() -> None:
     from edgevoice.audio import write_wav
     from edgevoice.build.augment import add_noise
     from edgevoice.build.data import WordBank, read_fsdd
+    from edgevoice.build.evaluate import edit_operations
 
     clean, ends, starts = compose_session(args.minutes)
     strings = [(s, e, text) for (s, text), e in zip(starts, ends, strict=True)]
@@ -135,7 +115,7 @@ def main() -> None:
             got = run_daemon(wav, tmp / f"out{i}.jsonl", args.bundle, args.decoder, vad)
             got.sort(key=lambda p: p["start"])
             hyp_words = " ".join(p.get("text", "") for p in got).split()
-            sub, dele, ins = word_errors(ref_words, hyp_words)
+            sub, dele, ins = edit_operations(ref_words, hyp_words)
             print(f"{name:14} {100 * (sub + dele + ins) / len(ref_words):6.1f} {sub:5d} "
                   f"{dele:5d} {ins:5d} {len(got):12d} "
                   f"{strings_right(strings, got):8d} / {len(strings)}")

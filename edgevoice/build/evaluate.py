@@ -23,15 +23,30 @@ from edgevoice.errors import BuildError
 Decode = Callable[[list[np.ndarray]], list[str]]
 
 
+def edit_operations(ref: Sequence, hyp: Sequence) -> tuple[int, int, int]:
+    """(substitutions, deletions, insertions) along a minimum edit alignment of `hyp` to
+    `ref` (each costs 1; their sum is the Levenshtein distance)."""
+    n, m = len(ref), len(hyp)
+    d = [[i + j if i == 0 or j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1,
+                          d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]))
+    i, j, sub, dele, ins = n, m, 0, 0, 0
+    while i or j:
+        if i and j and d[i][j] == d[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
+            sub += ref[i - 1] != hyp[j - 1]
+            i, j = i - 1, j - 1
+        elif i and d[i][j] == d[i - 1][j] + 1:
+            dele, i = dele + 1, i - 1
+        else:
+            ins, j = ins + 1, j - 1
+    return sub, dele, ins
+
+
 def edit_distance(ref: Sequence, hyp: Sequence) -> int:
     """Levenshtein distance (substitutions, insertions, deletions all cost 1)."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1]
+    return sum(edit_operations(ref, hyp))
 
 
 def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:

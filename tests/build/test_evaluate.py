@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from edgevoice.build.data import BLANK, TOKENS
-from edgevoice.build.evaluate import cer, edit_distance, greedy_texts, wer
+from edgevoice.build.evaluate import cer, edit_distance, edit_operations, greedy_texts, wer
 
 
 def test_edit_distance_counts_each_kind_of_error() -> None:
@@ -19,6 +19,13 @@ def test_wer_known_case() -> None:
     hyps = ["three nine", "one two two"]
     assert wer(refs, hyps) == pytest.approx(3 / 5)
     assert wer(refs, refs) == 0.0
+
+
+def test_edit_operations_count_each_kind_of_error() -> None:
+    ref, hyp = "one two three four five six".split(), "one too three five six nine".split()
+    assert edit_operations(ref, hyp) == (1, 1, 1)  # two -> too, four lost, nine added
+    assert edit_operations([], ["a"]) == (0, 0, 1) and edit_operations(["a"], []) == (0, 1, 0)
+    assert edit_distance(ref, hyp) == 3
 
 
 def test_cer_counts_characters_including_spaces() -> None:
