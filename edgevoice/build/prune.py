@@ -14,7 +14,7 @@ import numpy as np
 
 from edgevoice.build.batches import Batch
 from edgevoice.build.model import base_name, build_model, copy_weights, keras
-from edgevoice.build.recipe import ModelSettings, PruneSettings
+from edgevoice.build.recipe import ModelSettings, PruneSettings, TrainSettings
 from edgevoice.build.train import fit, load_checkpoint
 from edgevoice.errors import BuildError
 
@@ -29,15 +29,15 @@ def _tfmot() -> Any:
     return tfmot
 
 
-def prunable_model(ms: ModelSettings, ps: PruneSettings, n_features: int, n_tokens: int) -> Any:
-    """The architecture with pruning wrappers; sparsity ramps 0 -> target over 2/3 of the steps."""
+def prunable_model(ms: ModelSettings, ps: PruneSettings, n_features: int, n_tokens: int,
+                   steps: int | None = None, ramp: float = 2 / 3) -> Any:
+    """The architecture with pruning wrappers; sparsity ramps 0 -> target over the first
+    `ramp` share of `steps` (default prune.steps)."""
     if not 0.0 <= ps.sparsity < 1.0:
         raise BuildError(f"recipe prune.sparsity {ps.sparsity} must be in [0, 1)")
     tfmot = _tfmot()
-    # Masks are updated every `freq` steps up to `end`, which must fall on an update step or
-    # the final sparsity is never applied.
-    freq = max(1, min(ps.frequency, ps.steps // 4))
-    end = max(freq, ps.steps * 2 // 3 // freq * freq)
+    steps = ps.steps if steps is None else steps
+    freq, end = ramp_steps(steps, ps.frequency, ramp)
     schedule = tfmot.sparsity.keras.PolynomialDecay(
         initial_sparsity=0.0, final_sparsity=ps.sparsity, begin_step=0, end_step=end,
         frequency=freq)
@@ -46,6 +46,18 @@ def prunable_model(ms: ModelSettings, ps: PruneSettings, n_features: int, n_toke
         return tfmot.sparsity.keras.prune_low_magnitude(layer, pruning_schedule=schedule)
 
     return build_model(ms, n_features, n_tokens, wrap=wrap)
+
+
+def ramp_steps(steps: int, frequency: int, ramp: float) -> tuple[int, int]:
+    """(mask update interval, last update step) for a ramp over `ramp` of `steps`: the end
+    must fall on an update step or the final sparsity is never applied."""
+    freq = max(1, min(frequency, steps // 4))
+    return freq, max(freq, int(steps * ramp) // freq * freq)
+
+
+def branch_step(train_steps: int, branch: float) -> int:
+    """The training step a pruning branch starts from (prune.branch of train.steps)."""
+    return min(max(1, round(train_steps * branch)), train_steps - 1)
 
 
 def prune(trained: Any, ms: ModelSettings, ps: PruneSettings, batches: Iterator[Batch],
@@ -59,6 +71,39 @@ def prune(trained: Any, ms: ModelSettings, ps: PruneSettings, batches: Iterator[
     fit(model, batches, steps=ps.steps, start=start, learning_rate=ps.learning_rate, warmup=0,
         checkpoint=checkpoint, callback=tfmot.sparsity.keras.UpdatePruningStep(), label="prune",
         teacher=trained, distill=ps.distill)
+    return _plain(model, ms)
+
+
+def prune_branch(branch: Any, trained: Any, ms: ModelSettings, ps: PruneSettings,
+                 ts: TrainSettings, batches: Iterator[Batch], checkpoint: Path) -> Any:
+    """Prune during training: continue the training run from `branch` (its weights at
+    `branch_step`) to train.steps with the same learning rate schedule, the sparsity ramping
+    up over the first half of the remaining steps; the weight average (train.ema) covers only
+    the steps after the masks are final. `trained` (the dense model) is the distillation
+    teacher. Returns a plain model with zeros in it."""
+    tfmot = _tfmot()
+    n_features, n_tokens = int(branch.input_shape[-1]), int(branch.output_shape[-1])
+    first = branch_step(ts.steps, ps.branch)
+    length = ts.steps - first
+    model = prunable_model(ms, ps, n_features, n_tokens, steps=length, ramp=0.5)
+    copy_weights(branch, model)
+    start = load_checkpoint(model, checkpoint) or first
+    _, end = ramp_steps(length, ps.frequency, 0.5)
+    fit(model, batches, steps=ts.steps, start=start, learning_rate=ts.learning_rate,
+        warmup=ts.warmup, checkpoint=checkpoint, callback=tfmot.sparsity.keras.UpdatePruningStep(),
+        label="prune", ema=ts.ema, ema_from=first + end + 1, teacher=trained,
+        distill=ps.distill)
+    return _plain(model, ms)
+
+
+def _plain(model: Any, ms: ModelSettings) -> Any:
+    """The architecture without wrappers, holding `model`'s weights with its masks applied
+    (weight averaging or the last optimiser step may have moved masked weights off zero)."""
+    tfmot = _tfmot()
+    for layer in model.layers:
+        for weight, mask, _ in getattr(layer, "pruning_vars", ()):
+            weight.assign(weight * mask)
+    n_features, n_tokens = int(model.input_shape[-1]), int(model.output_shape[-1])
     plain = build_model(ms, n_features, n_tokens)
     copy_weights(tfmot.sparsity.keras.strip_pruning(model), plain)
     return plain

@@ -139,6 +139,11 @@ class PruneSettings:
     steps: int = 800  # fine-tuning steps; sparsity ramps up over the first 2/3
     frequency: int = 50
     learning_rate: float = 5e-4
+    # 0: fine-tune the trained model (steps, learning_rate above). Between 0 and 1: prune
+    # during training instead: branch from the training run at this share of train.steps
+    # and follow its schedule (learning rate, batches, weight averaging) to the end, the
+    # sparsity ramping up over the first half of the branch; steps and learning_rate unused.
+    branch: float = 0.0
     # Weight of distillation from the unpruned model: the pruned one also learns its frame
     # posteriors (KL divergence), not only the transcripts; 0 = off.
     distill: float = 0.0
@@ -264,6 +269,9 @@ def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
     if not 0.0 <= recipe.train.ema < 1.0:
         problems.append(f"{_at('train.ema', lines)}: {recipe.train.ema} must be at least 0 and "
                         "below 1 (the averaging decay per step; 0 = off)")
+    if not 0.0 <= recipe.prune.branch < 1.0:
+        problems.append(f"{_at('prune.branch', lines)}: {recipe.prune.branch} must be at least "
+                        "0 and below 1 (the share of train.steps to branch at; 0 = off)")
     if recipe.prune.distill < 0:
         problems.append(f"{_at('prune.distill', lines)}: {recipe.prune.distill} must not be "
                         "negative")

@@ -36,7 +36,8 @@ STAGES = ("synth", "prepare", "train", "prune", "quantize", "evaluate", "export"
 DEPENDS = {
     "synth": ("synth",),
     "prepare": ("synth", "data", "frontend"),
-    "train": ("synth", "data", "frontend", "augment", "model", "train"),
+    # prune.branch: training keeps the weights of the step a pruning branch starts from.
+    "train": ("synth", "data", "frontend", "augment", "model", "train", "prune.branch"),
 }
 DEPENDS["prune"] = (*DEPENDS["train"], "prune")
 DEPENDS["quantize"] = (*DEPENDS["prune"], "quantize")
@@ -59,7 +60,11 @@ class Work:
 
     def fingerprint(self, stage: str) -> str:
         d = self.recipe.to_dict()
-        text = json.dumps({k: d[k] for k in DEPENDS[stage]}, sort_keys=True)
+        parts = {}
+        for key in DEPENDS[stage]:
+            section, _, field = key.partition(".")
+            parts[key] = d[section][field] if field else d[section]
+        text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def is_done(self, stage: str) -> bool:

@@ -30,6 +30,7 @@ from edgevoice.build.model import (
     set_threads,
     streaming_shape,
 )
+from edgevoice.build.prune import branch_step
 from edgevoice.build.stages import Work, build_lm, bundle_meta
 from edgevoice.build.train import (
     checkpoint_step,
@@ -38,6 +39,7 @@ from edgevoice.build.train import (
     load_checkpoint,
     save_checkpoint,
 )
+from edgevoice.errors import BuildError
 from edgevoice.features import LogMel
 
 log = logging.getLogger("edgevoice.build")
@@ -70,16 +72,19 @@ def train_stage(work: Work) -> dict[str, Any]:
     if start:
         log.info("train: resuming from step %d", start)
     batches = batch_stream(maker, r.train.seed, r.train.batch, start, r.train.workers)
+    snapshot = None
+    if r.prune.enabled and r.prune.branch:
+        snapshot = (branch_step(r.train.steps, r.prune.branch), out / "branch.weights.h5")
     losses = fit(model, batches, steps=r.train.steps, start=start,
                  learning_rate=r.train.learning_rate, warmup=r.train.warmup, checkpoint=ckpt,
-                 ema=r.train.ema)
+                 ema=r.train.ema, snapshot=snapshot)
     batches.close()
     save_checkpoint(model, out / "model.weights.h5", r.train.steps)
     return {"params": count_params(model), "final_loss": losses[-1] if losses else None}
 
 
 def prune_stage(work: Work) -> dict[str, Any]:
-    from edgevoice.build.prune import prune, sparsity
+    from edgevoice.build.prune import prune, prune_branch, sparsity
 
     r = work.recipe
     work.need("train")
@@ -91,10 +96,23 @@ def prune_stage(work: Work) -> dict[str, Any]:
         return {"sparsity": sparsity(trained)}
     maker, _ = _maker(work)
     ckpt = out / "checkpoint.weights.h5"
-    # A resumed run continues the batch sequence where the interrupted one stopped.
-    batches = batch_stream(maker, r.train.seed + 1, r.train.batch, checkpoint_step(ckpt),
-                           r.train.workers)
-    pruned = prune(trained, r.model, r.prune, batches, ckpt)
+    if r.prune.branch:
+        # Pruning during training: the branch sees the batches the dense run saw after the
+        # branch step, so the two differ only by the pruning.
+        snapshot = work.root / "train" / "branch.weights.h5"
+        if not snapshot.exists():
+            raise BuildError(f"{snapshot}: the training run kept no weights to branch from; "
+                             "run `edgevoice-build train --force`")
+        branch = _model(work, snapshot)
+        first = branch_step(r.train.steps, r.prune.branch)
+        batches = batch_stream(maker, r.train.seed, r.train.batch,
+                               checkpoint_step(ckpt) or first, r.train.workers)
+        pruned = prune_branch(branch, trained, r.model, r.prune, r.train, batches, ckpt)
+    else:
+        # A resumed run continues the batch sequence where the interrupted one stopped.
+        batches = batch_stream(maker, r.train.seed + 1, r.train.batch, checkpoint_step(ckpt),
+                               r.train.workers)
+        pruned = prune(trained, r.model, r.prune, batches, ckpt)
     batches.close()
     save_checkpoint(pruned, out / "model.weights.h5", r.prune.steps)
     return {"sparsity": sparsity(pruned)}

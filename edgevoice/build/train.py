@@ -82,15 +82,17 @@ def make_train_step(model: Any, optimizer: Any, n_features: int,
 
 def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learning_rate: float,
         warmup: int, checkpoint: Path, every: int = 250, callback: Any = None,
-        label: str = "train", ema: float = 0.0, teacher: Any = None,
-        distill: float = 0.0) -> list[float]:
+        label: str = "train", ema: float = 0.0, ema_from: int = 0, teacher: Any = None,
+        distill: float = 0.0, snapshot: tuple[int, Path] | None = None) -> list[float]:
     """Train `model` from step `start` to `steps`, checkpointing weights + step every `every`.
 
     With `ema` > 0 a moving average of the weights is kept and the model ends with the
-    averaged weights. With `teacher` and `distill` > 0 the model also learns the teacher's
-    frame posteriors (distillation; pruning uses the float model). The optimiser's moments
-    and the averages are checkpointed beside the weights, so a resumed run continues exactly
-    where the interrupted one was.
+    averaged weights; the average starts at step `ema_from` (pruning during training starts it
+    once the masks are final). With `teacher` and `distill` > 0 the model also learns the
+    teacher's frame posteriors (distillation; pruning uses the float model). The optimiser's
+    moments and the averages are checkpointed beside the weights, so a resumed run continues
+    exactly where the interrupted one was. `snapshot` (step, path) also keeps the weights of
+    that step, for a pruning branch.
     """
     import tensorflow as tf
 
@@ -111,20 +113,25 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
     for i in range(start, steps):
         b = next(batches)
         optimizer.learning_rate.assign(lr_at(i, steps, learning_rate, warmup))
-        decay.assign(min(ema, (1 + i) / (10 + i)))  # short memory while the weights are young
+        # Short memory while the weights are young; before `ema_from` the average is the
+        # weights themselves.
+        age = i - ema_from
+        decay.assign(min(ema, (1 + age) / (10 + age)) if age >= 0 else 0.0)
         if callback is not None:
             callback.on_train_batch_begin(batch=-1)
         loss = float(step_fn(b.feats, b.feat_lens, b.labels, b.label_lens))
-        if not math.isfinite(loss):
+        if math.isfinite(loss):
+            recent.append(loss)
+        else:  # the step changed nothing; checkpoints below still fall where they should
             log.warning("%s step %d: non-finite loss, batch skipped", label, i)
-            continue
-        recent.append(loss)
-        if (i + 1) % 50 == 0 or i + 1 == steps:
+        if recent and ((i + 1) % 50 == 0 or i + 1 == steps):
             rate = (time.monotonic() - t0) / len(recent) if recent else 0.0
             log.info("%s step %d/%d loss %.3f (%.2f s/step)", label, i + 1, steps,
                      float(np.mean(recent)), rate)
             losses.append(float(np.mean(recent)))
             t0, recent = time.monotonic(), []
+        if snapshot is not None and i + 1 == snapshot[0]:
+            save_checkpoint(model, snapshot[1], i + 1)
         if (i + 1) % every == 0 and i + 1 < steps:
             save_checkpoint(model, checkpoint, i + 1, optimizer.variables(), shadow)
     if callback is not None:

@@ -77,3 +77,20 @@ def test_averaging_decay_and_distillation_weight_are_checked() -> None:
         load_recipe(DEFAULT_RECIPE, {"train.ema": 1.0})
     with pytest.raises(BuildError, match="prune.distill: -1.0 must not be negative"):
         load_recipe(DEFAULT_RECIPE, {"prune.distill": -1.0})
+    with pytest.raises(BuildError, match="prune.branch: 1.0 must be at least 0 and below 1"):
+        load_recipe(DEFAULT_RECIPE, {"prune.branch": 1.0})
+
+
+def test_the_pruning_branch_point_is_part_of_the_training_fingerprint(tmp_path: Path) -> None:
+    """Training keeps the weights a pruning branch starts from, so moving the branch point
+    retrains; other pruning settings do not."""
+    from edgevoice.build.stages import Work
+
+    def prints(**sets: object) -> tuple[str, str]:
+        work = Work(load_recipe(DEFAULT_RECIPE, dict(sets)), tmp_path)
+        return work.fingerprint("train"), work.fingerprint("prune")
+
+    base = prints()
+    assert prints(**{"prune.branch": 0.5})[0] != base[0]
+    steps = prints(**{"prune.steps": 17})
+    assert steps[0] == base[0] and steps[1] != base[1]
