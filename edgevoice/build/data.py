@@ -63,8 +63,9 @@ def read_fsdd(folder: str | Path) -> list[Clip]:
     """Clips from an FSDD-style folder of `{digit}_{speaker}_{take}.wav` files."""
     root = Path(folder)
     if not root.is_dir():
+        what = "is a file, not a folder" if root.exists() else "does not exist"
         raise BuildError(
-            f"data folder {root} does not exist; point the recipe's data.fsdd (or --fsdd) at a "
+            f"data folder {root} {what}; point the recipe's data.fsdd (or --fsdd) at a "
             "folder of {digit}_{speaker}_{take}.wav files"
         )
     clips = []

@@ -101,7 +101,7 @@ class Work:
         try:
             clips = read_fsdd(d.fsdd) if d.fsdd else []
         except BuildError as exc:
-            if d.manifests and not Path(d.fsdd).exists():  # the default left in by mistake
+            if d.manifests and not Path(d.fsdd).is_dir():  # the default left in by mistake
                 raise BuildError(f"{exc} (or, to train from the manifests alone, set data.fsdd "
                                  "to \"\")") from None
             raise

@@ -94,10 +94,13 @@ def test_silent_and_unreadable_audio(tmp_path: Path) -> None:
         load_audio(bad, 16000)
 
 
+@pytest.mark.parametrize("fsdd", ["missing", "file"])
 def test_manifest_recipe_with_the_default_fsdd_left_in_says_how_to_go_without(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], fsdd: str) -> None:
     from edgevoice.build.cli import main
 
+    if fsdd == "file":
+        (tmp_path / "fsdd").write_text("not a folder")
     _wav(tmp_path / "a.wav")
     (tmp_path / "m.csv").write_text("audio,text,speaker\na.wav,lights off,s1\n")
     recipe = tmp_path / "r.yaml"
@@ -105,4 +108,5 @@ def test_manifest_recipe_with_the_default_fsdd_left_in_says_how_to_go_without(
                       f"[{tmp_path / 'm.csv'}]\nsynth:\n  enabled: false\n")
     assert main(["prepare", str(recipe), "--work-dir", str(tmp_path / "work")]) != 0
     err = capsys.readouterr().err
-    assert "does not exist" in err and 'set data.fsdd to ""' in err and "Traceback" not in err
+    what = "is a file, not a folder" if fsdd == "file" else "does not exist"
+    assert what in err and 'set data.fsdd to ""' in err and "Traceback" not in err
