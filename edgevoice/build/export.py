@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from edgevoice.build.data import DIGIT_WORDS
+from edgevoice.build.prune import branch_step
 from edgevoice.bundle import load_bundle, write_manifest
 from edgevoice.errors import BuildError
 
@@ -144,6 +145,18 @@ def credits_for(recipe: dict[str, Any]) -> list[str]:
     return out
 
 
+def _pruning(recipe: dict[str, Any]) -> str:
+    """How the pruned model was made, for the card."""
+    p, t = recipe["prune"], recipe["train"]
+    if not p.get("enabled", True) or not p.get("sparsity"):
+        return ""
+    if p.get("branch"):
+        return (f", pruned during training: branched from the training run at step "
+                f"{branch_step(t['steps'], p['branch'])} of {t['steps']} and trained on with "
+                "its schedule")
+    return f", pruned by fine-tuning the trained model for {p['steps']} steps"
+
+
 def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> str:
     """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild."""
     m = meta.get("metrics", {})
@@ -201,7 +214,7 @@ bundle's default decoder ({decoder}). {all_note}
 
 - Model file: {cost.get('model_bytes', 0) / 1024:.1f} KiB; {cost.get('params', 'n/a')} \
 parameters; sparsity {_pct(m.get('sparsity', {}).get('pruned'))} of the pruned layers \
-(pointwise convolutions and output layer).
+(pointwise convolutions and output layer){_pruning(recipe)}.
 - Compute: {cost.get('macs_per_second', 0) / 1e6:.2f} M multiply-accumulates per second of \
 audio ({cost.get('streaming_macs_per_second', 0) / 1e6:.2f} M counting the left context the \
 streaming window recomputes).

@@ -40,3 +40,12 @@ def test_synthetic_speech_is_only_claimed_when_it_was_trained_on() -> None:
     assert credits == [FSDD_CREDIT]
     card, _ = _card({"synth.engines": ["flite"]})  # accented applies to espeak-ng voices only
     assert "second-language accent" not in card.split("## Reproduce")[0]
+
+
+def test_the_card_says_how_the_model_was_pruned() -> None:
+    card, _ = _card({"train.steps": 300, "prune.branch": 0.5})
+    assert "pruned during training: branched from the training run at step 150 of 300" in card
+    card, _ = _card({"prune.branch": 0.0, "prune.steps": 700})
+    assert "pruned by fine-tuning the trained model for 700 steps" in card
+    card, _ = _card({"prune.enabled": False})
+    assert "pruned during" not in card and "pruned by" not in card
