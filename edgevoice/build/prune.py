@@ -1,4 +1,5 @@
-"""Magnitude pruning with fine-tuning (tensorflow-model-optimization, polynomial schedule).
+"""Magnitude pruning (tensorflow-model-optimization, polynomial schedule), either by
+fine-tuning the trained model or during training, on a branch of the training run.
 
 Pointwise convolutions and the output layer hold nearly all weights and are pruned; the small
 depthwise kernels are not (tfmot cannot wrap DepthwiseConv1D, and they matter most per weight).

@@ -19,7 +19,7 @@ TINY = [
     "data.test_speakers=[lucas]", "data.p_synth=0", "synth.enabled=false", "data.max_words=3",
     "model.channels=8", "model.dilations=[1,2]", "model.chunk=16",
     "train.steps=12", "train.batch=4", "train.workers=0", "train.warmup=2",
-    "prune.steps=12", "prune.sparsity=0.5", "quantize.calibration=4",
+    "prune.sparsity=0.5", "prune.branch=0.5", "prune.distill=1.0", "quantize.calibration=4",
     "evaluate.utterances=4", "evaluate.snrs=[10]", "export.decoder={name: beam, vocabulary: lm}",
 ]
 
@@ -79,6 +79,22 @@ def test_metrics_cover_float_pruned_int8_clean_and_noisy(built: tuple[Path, Path
 
 def test_pruning_reaches_target_sparsity(built: tuple[Path, Path]) -> None:
     assert load_bundle(built[1]).metrics["sparsity"]["pruned"] == pytest.approx(0.5, abs=0.02)
+
+
+def test_a_pruning_branch_without_its_snapshot_fails_cleanly(
+        built: tuple[Path, Path], small_fsdd: Path, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    work = tmp_path / "work"
+    shutil.copytree(built[0], work)
+    (work / "train" / "branch.weights.h5").unlink()
+    args = _args(small_fsdd, work, tmp_path / "bundle", "--force")
+    args[0] = "prune"
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "branch.weights.h5: the training run kept no weights to branch from" in err
+    assert "Traceback" not in err
 
 
 def test_second_run_resumes_and_skips_finished_stages(

@@ -15,7 +15,7 @@ pytest.importorskip("tensorflow")
 from edgevoice.build.batches import Batch, pad_features  # noqa: E402
 from edgevoice.build.data import TOKENS  # noqa: E402
 from edgevoice.build.model import build_model, keras  # noqa: E402
-from edgevoice.build.prune import branch_step, prune_branch, sparsity  # noqa: E402
+from edgevoice.build.prune import branch_step, prune, prune_branch, sparsity  # noqa: E402
 from edgevoice.build.recipe import ModelSettings, PruneSettings, TrainSettings  # noqa: E402
 from edgevoice.build.train import fit, load_checkpoint  # noqa: E402
 
@@ -162,3 +162,12 @@ def test_a_pruning_branch_reaches_the_sparsity_through_the_weight_average(tmp_pa
     x = next(_batches()).feats
     out = pruned(x, training=False).numpy()
     assert np.all(np.isfinite(out)) and not np.allclose(out, dense(x, training=False).numpy())
+
+
+def test_pruning_by_fine_tuning_reaches_the_sparsity(tmp_path: Path) -> None:
+    pytest.importorskip("tensorflow_model_optimization")
+    trained = build_model(SETTINGS, 40, len(TOKENS))
+    ps = PruneSettings(sparsity=0.5, steps=STEPS, frequency=1, learning_rate=0.01)
+    pruned = prune(trained, SETTINGS, ps, _batches(), tmp_path / "prune.weights.h5")
+    assert sparsity(trained)["pruned"] < 0.01
+    assert sparsity(pruned)["pruned"] == pytest.approx(0.5, abs=0.01)
