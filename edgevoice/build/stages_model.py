@@ -114,7 +114,8 @@ def prune_stage(work: Work) -> dict[str, Any]:
                                r.train.workers)
         pruned = prune(trained, r.model, r.prune, batches, ckpt)
     batches.close()
-    save_checkpoint(pruned, out / "model.weights.h5", r.prune.steps)
+    last = r.train.steps if r.prune.branch else r.prune.steps
+    save_checkpoint(pruned, out / "model.weights.h5", last)
     return {"sparsity": sparsity(pruned)}
 
 
