@@ -19,6 +19,9 @@ from edgevoice.build.recipe import ModelSettings, PruneSettings, TrainSettings
 from edgevoice.build.train import fit, load_checkpoint
 from edgevoice.errors import BuildError
 
+# A pruning branch ramps its sparsity up over this share of its steps.
+BRANCH_RAMP = 0.5
+
 
 def _tfmot() -> Any:
     keras()
@@ -86,10 +89,10 @@ def prune_branch(branch: Any, trained: Any, ms: ModelSettings, ps: PruneSettings
     n_features, n_tokens = int(branch.input_shape[-1]), int(branch.output_shape[-1])
     first = branch_step(ts.steps, ps.branch)
     length = ts.steps - first
-    model = prunable_model(ms, ps, n_features, n_tokens, steps=length, ramp=0.5)
+    model = prunable_model(ms, ps, n_features, n_tokens, steps=length, ramp=BRANCH_RAMP)
     copy_weights(branch, model)
     start = load_checkpoint(model, checkpoint) or first
-    _, end = ramp_steps(length, ps.frequency, 0.5)
+    _, end = ramp_steps(length, ps.frequency, BRANCH_RAMP)  # the masks are final after it
     fit(model, batches, steps=ts.steps, start=start, learning_rate=ts.learning_rate,
         warmup=ts.warmup, checkpoint=checkpoint, callback=tfmot.sparsity.keras.UpdatePruningStep(),
         label="prune", ema=ts.ema, ema_from=first + end + 1, teacher=trained,

@@ -125,7 +125,7 @@ def fit(model: Any, batches: Iterator[Batch], *, steps: int, start: int, learnin
         else:  # the step changed nothing; checkpoints below still fall where they should
             log.warning("%s step %d: non-finite loss, batch skipped", label, i)
         if recent and ((i + 1) % 50 == 0 or i + 1 == steps):
-            rate = (time.monotonic() - t0) / len(recent) if recent else 0.0
+            rate = (time.monotonic() - t0) / len(recent)
             log.info("%s step %d/%d loss %.3f (%.2f s/step)", label, i + 1, steps,
                      float(np.mean(recent)), rate)
             losses.append(float(np.mean(recent)))
