@@ -41,8 +41,10 @@ DEPENDS = {
 }
 DEPENDS["prune"] = (*DEPENDS["train"], "prune")
 DEPENDS["quantize"] = (*DEPENDS["prune"], "quantize")
-DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate", "export")  # export.decoder
-DEPENDS["export"] = DEPENDS["evaluate"]
+# evaluate decodes with the bundle's decoder and LM; where the bundle goes or what it is called
+# does not change a figure, so a new --out only re-exports.
+DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate", "export.decoder", "export.lm_order")
+DEPENDS["export"] = (*DEPENDS["evaluate"], "export")
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Work:
         marker = self.root / stage / "done.json"
         if not marker.exists():
             return False
+        if stage == "export" and not (Path(self.recipe.export.out) / "bundle.yaml").exists():
+            return False  # the bundle was moved or deleted since: write it again
         return json.loads(marker.read_text()).get("fingerprint") == self.fingerprint(stage)
 
     def mark_done(self, stage: str, info: dict[str, Any]) -> None:

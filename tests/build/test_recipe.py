@@ -94,3 +94,32 @@ def test_the_pruning_branch_point_is_part_of_the_training_fingerprint(tmp_path: 
     assert prints(**{"prune.branch": 0.5})[0] != base[0]
     steps = prints(**{"prune.steps": 17})
     assert steps[0] == base[0] and steps[1] != base[1]
+
+
+def test_a_new_bundle_folder_re_exports_without_re_evaluating(tmp_path: Path) -> None:
+    """The figures depend on the bundle's decoder and LM, not on where it is written."""
+    from edgevoice.build.stages import Work
+
+    def prints(**sets: object) -> tuple[str, str]:
+        work = Work(load_recipe(DEFAULT_RECIPE, dict(sets)), tmp_path)
+        return work.fingerprint("evaluate"), work.fingerprint("export")
+
+    base = prints()
+    moved = prints(**{"export.out": str(tmp_path / "elsewhere"), "export.version": "9"})
+    assert moved[0] == base[0] and moved[1] != base[1]
+    assert prints(**{"export.decoder": {"name": "greedy"}})[0] != base[0]
+    assert prints(**{"export.lm_order": 2})[0] != base[0]
+
+
+def test_export_is_not_done_when_its_bundle_is_gone(tmp_path: Path) -> None:
+    from edgevoice.build.stages import Work
+
+    out = tmp_path / "bundle"
+    work = Work(load_recipe(DEFAULT_RECIPE, {"export.out": str(out)}), tmp_path / "work")
+    work.mark_done("export", {})
+    assert not work.is_done("export")  # marker written, but no bundle there
+    out.mkdir()
+    (out / "bundle.yaml").write_text("name: digits\n")
+    assert work.is_done("export")
+    work.mark_done("evaluate", {})
+    assert work.is_done("evaluate")
