@@ -1,0 +1,120 @@
+"""Compare two recipe variants over paired training seeds.
+
+On one held-out speaker, two trainings that differ only in their seed can differ by several WER
+points, so a recipe change is judged by the mean of paired differences (same seed, same test
+set) and their spread, not by one run of each.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from edgevoice.errors import BuildError
+
+# Decoders the evaluate stage reports: greedy ("float", "pruned", "int8") and beam variants
+# ("float_beam_lm", ...).
+_SUFFIXES = ("", "_beam", "_beam_lm")
+_STAGES = ("float", "pruned", "int8")
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One figure (WER %, or a cost in WER points) of variants A and B, one value per seed."""
+
+    decoder: str
+    quantity: str
+    condition: str
+    a: tuple[float, ...]
+    b: tuple[float, ...]
+
+    @property
+    def diffs(self) -> tuple[float, ...]:
+        return tuple(y - x for x, y in zip(self.a, self.b, strict=True))
+
+    @property
+    def mean_a(self) -> float:
+        return sum(self.a) / len(self.a)
+
+    @property
+    def mean_b(self) -> float:
+        return sum(self.b) / len(self.b)
+
+    @property
+    def mean_diff(self) -> float:
+        return sum(self.diffs) / len(self.diffs)
+
+    @property
+    def sd_diff(self) -> float:
+        """Sample standard deviation of the paired differences (nan with one seed)."""
+        d = self.diffs
+        if len(d) < 2:
+            return math.nan
+        m = self.mean_diff
+        return math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1))
+
+
+def figures(metrics: dict[str, Any]) -> dict[tuple[str, str, str], float]:
+    """(decoder, quantity, condition) -> value from a bundle's metrics: WER % of the float,
+    pruned and INT8 models, and the pruning cost (pruned - float) and INT8 cost (int8 - pruned)
+    in WER points, for every decoder the evaluation ran."""
+    acc = metrics.get("accuracy") or {}
+    out: dict[tuple[str, str, str], float] = {}
+    for suffix in _SUFFIXES:
+        decoder = suffix.lstrip("_") or "greedy"
+        wer = {stage: {c: 100.0 * v["wer"] for c, v in acc[stage + suffix].items()}
+               for stage in _STAGES if stage + suffix in acc}
+        for stage, by_condition in wer.items():
+            for condition, value in by_condition.items():
+                out[(decoder, stage, condition)] = value
+        for quantity, (hi, lo) in (("pruning cost", ("pruned", "float")),
+                                   ("INT8 cost", ("int8", "pruned"))):
+            if hi in wer and lo in wer:
+                for condition in wer[hi].keys() & wer[lo].keys():
+                    out[(decoder, quantity, condition)] = wer[hi][condition] - wer[lo][condition]
+    return out
+
+
+def _condition_order(condition: str) -> tuple[int, float, str]:
+    """clean first, then SNRs from the highest down, then anything else by name."""
+    if condition == "clean":
+        return (0, 0.0, condition)
+    m = re.fullmatch(r"snr(-?\d+(?:\.\d+)?)", condition)
+    if m:
+        return (1, -float(m.group(1)), condition)
+    return (2, 0.0, condition)
+
+
+def pair(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]]) -> list[Paired]:
+    """Pair run i of A with run i of B (the same seed) over the figures both report."""
+    if len(runs_a) != len(runs_b) or not runs_a:
+        raise BuildError(f"paired comparison needs the same number of runs of A and B, at least "
+                         f"one (got {len(runs_a)} and {len(runs_b)})")
+    fa = [figures(m) for m in runs_a]
+    fb = [figures(m) for m in runs_b]
+    common = set.intersection(*(set(f) for f in fa + fb))
+    if not common:
+        raise BuildError("variants A and B have no accuracy figures in common: do their recipes "
+                         "evaluate the same test sets?")
+    decoders = {d: i for i, d in enumerate(s.lstrip("_") or "greedy" for s in _SUFFIXES)}
+    quantities = {q: i for i, q in enumerate((*_STAGES, "pruning cost", "INT8 cost"))}
+    keys = sorted(common, key=lambda k: (decoders[k[0]], quantities[k[1]], _condition_order(k[2])))
+    return [Paired(d, q, c, tuple(f[(d, q, c)] for f in fa), tuple(f[(d, q, c)] for f in fb))
+            for d, q, c in keys]
+
+
+def report(pairs: list[Paired], seeds: list[int]) -> str:
+    """Markdown table: means of A and B, the mean paired difference B - A with its spread, and
+    the difference per seed."""
+    head = ("| decoder | figure | test set | A mean | B mean | B - A mean | sd | "
+            + " | ".join(f"seed {s}" for s in seeds) + " |")
+    rule = "|---" * (7 + len(seeds)) + "|"
+    rows = []
+    for p in pairs:
+        sd = "" if math.isnan(p.sd_diff) else f"{p.sd_diff:.2f}"
+        per_seed = " | ".join(f"{d:+.1f}" for d in p.diffs)
+        rows.append(f"| {p.decoder} | {p.quantity} | {p.condition} | {p.mean_a:.2f} | "
+                    f"{p.mean_b:.2f} | {p.mean_diff:+.2f} | {sd} | {per_seed} |")
+    return "\n".join([head, rule, *rows])
