@@ -14,10 +14,12 @@ from typing import Any
 
 from edgevoice.errors import BuildError
 
-# Decoders the evaluate stage reports: greedy ("float", "pruned", "int8") and beam variants
-# ("float_beam_lm", ...).
-_SUFFIXES = ("", "_beam", "_beam_lm")
+# Decoders the evaluate stage reports, by the suffix of their accuracy keys: greedy ("float",
+# "pruned", "int8") and beam variants ("float_beam_lm", ...). Dict order is report order.
+_DECODERS = {"": "greedy", "_beam": "beam", "_beam_lm": "beam_lm"}
 _STAGES = ("float", "pruned", "int8")
+# cost name -> (model, the model it is measured against)
+_COSTS = {"pruning cost": ("pruned", "float"), "INT8 cost": ("int8", "pruned")}
 
 
 @dataclass(frozen=True)
@@ -62,15 +64,13 @@ def figures(metrics: dict[str, Any]) -> dict[tuple[str, str, str], float]:
     in WER points, for every decoder the evaluation ran."""
     acc = metrics.get("accuracy") or {}
     out: dict[tuple[str, str, str], float] = {}
-    for suffix in _SUFFIXES:
-        decoder = suffix.lstrip("_") or "greedy"
+    for suffix, decoder in _DECODERS.items():
         wer = {stage: {c: 100.0 * v["wer"] for c, v in acc[stage + suffix].items()}
                for stage in _STAGES if stage + suffix in acc}
         for stage, by_condition in wer.items():
             for condition, value in by_condition.items():
                 out[(decoder, stage, condition)] = value
-        for quantity, (hi, lo) in (("pruning cost", ("pruned", "float")),
-                                   ("INT8 cost", ("int8", "pruned"))):
+        for quantity, (hi, lo) in _COSTS.items():
             if hi in wer and lo in wer:
                 for condition in wer[hi].keys() & wer[lo].keys():
                     out[(decoder, quantity, condition)] = wer[hi][condition] - wer[lo][condition]
@@ -98,8 +98,8 @@ def pair(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]]) -> list[Pai
     if not common:
         raise BuildError("variants A and B have no accuracy figures in common: do their recipes "
                          "evaluate the same test sets?")
-    decoders = {d: i for i, d in enumerate(s.lstrip("_") or "greedy" for s in _SUFFIXES)}
-    quantities = {q: i for i, q in enumerate((*_STAGES, "pruning cost", "INT8 cost"))}
+    decoders = {d: i for i, d in enumerate(_DECODERS.values())}
+    quantities = {q: i for i, q in enumerate((*_STAGES, *_COSTS))}
     keys = sorted(common, key=lambda k: (decoders[k[0]], quantities[k[1]], _condition_order(k[2])))
     return [Paired(d, q, c, tuple(f[(d, q, c)] for f in fa), tuple(f[(d, q, c)] for f in fb))
             for d, q, c in keys]
