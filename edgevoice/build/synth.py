@@ -1,8 +1,9 @@
-"""Synthetic speech for a vocabulary or phrase list, with espeak-ng and flite across voices.
+"""Synthetic speech for a vocabulary or phrase list, across Debian's speech engines and voices.
 
 Each synthetic "speaker" is one engine/voice/variant with its own pitch and speaking rate; it
-says every phrase `takes` times with a little rate jitter. Output: WAVs plus manifest.jsonl
-(audio, text, speaker), readable by `data.read_manifest`, written atomically.
+says every phrase `takes` times with a little rate jitter. Engines: espeak-ng, flite, festival
+(text2wave), MBROLA (through espeak-ng's mb-* voices) and SVOX Pico (pico2wave). Output: WAVs
+plus manifest.jsonl (audio, text, speaker), readable by `data.read_manifest`, written atomically.
 """
 
 from __future__ import annotations
@@ -25,8 +26,30 @@ from edgevoice.build.data import encode_text, normalise_text
 from edgevoice.build.recipe import SynthSettings
 from edgevoice.errors import AudioError, BuildError
 
-ENGINES = ("espeak-ng", "flite")
-INSTALL_HINT = "install it with `sudo apt-get install espeak-ng flite` (README: edgevoice-build)"
+# A fresh Debian lists only its main component; mbrola is in contrib, its voices and pico2wave in
+# non-free.
+NON_FREE = (" (from Debian's contrib and non-free: add them to the Components in "
+            "/etc/apt/sources.list.d/debian.sources and `sudo apt-get update`)")
+
+
+@dataclass(frozen=True)
+class Engine:
+    programs: tuple[str, ...]  # what it runs
+    packages: str  # the Debian packages that install them
+    where: str = ""  # where Debian keeps them, when not in its main component
+
+
+ENGINES = {
+    "espeak-ng": Engine(("espeak-ng",), "espeak-ng"),
+    "flite": Engine(("flite",), "flite"),
+    "festival": Engine(("text2wave", "festival"), "festival"),
+    "mbrola": Engine(("espeak-ng", "mbrola"), "espeak-ng mbrola", NON_FREE),
+    "pico": Engine(("pico2wave",), "libttspico-utils", NON_FREE),
+}
+FESTIVAL_PACKAGES = {"kal_diphone": "festvox-kallpc16k", "ked_diphone": "festvox-kdlpc16k",
+                     "cmu_us_slt_arctic_hts": "festvox-us-slt-hts"}
+PICO_VOICES = ("en-US", "en-GB", "de-DE", "es-ES", "fr-FR", "it-IT")  # built into pico2wave
+MBROLA_DIR = Path("/usr/share/mbrola")  # where espeak-ng looks for MBROLA voices on Linux
 
 
 @dataclass(frozen=True)
@@ -43,13 +66,19 @@ class Voice:
         return f"{name}-{self.accent.name}" if self.accent else name
 
 
-def check_engine(engine: str) -> str:
+def install_hint(engine: str) -> str:
+    e = ENGINES[engine]
+    return f"install it with `sudo apt-get install {e.packages}`{e.where}"
+
+
+def check_engine(engine: str) -> None:
+    """`engine` is known and its programs are installed, else one line saying what to install."""
     if engine not in ENGINES:
         raise BuildError(f"synth engine {engine!r} unknown (known: {', '.join(ENGINES)})")
-    exe = shutil.which(engine)
-    if exe is None:
-        raise BuildError(f"synthetic speech needs {engine}, which is not installed: {INSTALL_HINT}")
-    return exe
+    missing = [p for p in ENGINES[engine].programs if shutil.which(p) is None]
+    if missing:
+        raise BuildError(f"synthetic speech needs {engine}, which is not installed "
+                         f"({', '.join(missing)} not found): {install_hint(engine)}")
 
 
 def espeak_data_dir() -> Path | None:
@@ -109,13 +138,61 @@ def _espeak(args: list[str], *, stuck: str, failed: str) -> bytes:
     try:
         done = subprocess.run(["espeak-ng", *args], capture_output=True, timeout=60)
     except FileNotFoundError:
-        raise BuildError(f"espeak-ng is not installed: {INSTALL_HINT}") from None
+        raise BuildError(f"espeak-ng is not installed: {install_hint('espeak-ng')}") from None
     except subprocess.TimeoutExpired:
         raise BuildError(f"espeak-ng {stuck} within 60 s") from None
     if done.returncode != 0 or not done.stdout.strip():
         msg = done.stderr.decode(errors="replace").strip().splitlines()
         raise BuildError(f"{failed}: {msg[-1] if msg else 'exit code ' + str(done.returncode)}")
     return done.stdout
+
+
+def check_voices(s: SynthSettings) -> None:
+    """Every configured festival, MBROLA and pico voice is installed and speaks, else one line
+    saying what to install. Checked before anything is rendered, by saying "one" with each
+    festival and MBROLA voice (festival: about 0.3 s a voice)."""
+    if "pico" in s.engines:
+        unknown = [v for v in s.pico_voices if v not in PICO_VOICES]
+        if unknown:
+            raise BuildError(f"recipe synth.pico_voices: {', '.join(unknown)} unknown to pico2wave "
+                             f"(it has {', '.join(PICO_VOICES)})")
+    if "mbrola" in s.engines:
+        missing = [v for v in s.mbrola_voices if not _mbrola_installed(v)]
+        if missing:
+            packages = " ".join(sorted({f"mbrola-{v.split('-')[0]}" for v in missing}))
+            raise BuildError(f"recipe synth.mbrola_voices: {', '.join(missing)} not installed: "
+                             f"install with `sudo apt-get install {packages}`{NON_FREE}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for engine, voices in (("festival", s.festival_voices), ("mbrola", s.mbrola_voices)):
+            if engine not in s.engines:
+                continue
+            failed: dict[str, str] = {}
+            for v in voices:
+                try:
+                    render(Voice(engine, v, 1.0, 1.0), "one", Path(tmp) / f"{engine}-{v}.wav")
+                except BuildError as exc:
+                    failed[v] = str(exc)
+            if failed:
+                raise BuildError(
+                    f"recipe synth.{engine}_voices: {engine} cannot speak with "
+                    f"{', '.join(map(repr, failed))} ({next(iter(failed.values()))}): "
+                    f"{_voices_hint(engine, list(failed))}")
+
+
+def _mbrola_installed(voice: str) -> bool:
+    """The MBROLA database of `voice` ("us1", or "de4" for "de4-en") is where espeak-ng looks."""
+    db = voice.split("-")[0]
+    return any(p.is_file() for p in (MBROLA_DIR / db, MBROLA_DIR / db / db,
+                                     MBROLA_DIR / "voices" / db))
+
+
+def _voices_hint(engine: str, voices: list[str]) -> str:
+    """What to do about festival or MBROLA `voices` that do not speak."""
+    if engine == "mbrola":
+        return "`espeak-ng --voices=mb` lists the MBROLA voices espeak-ng speaks (mb-<name>)"
+    packages = [FESTIVAL_PACKAGES[v] for v in voices if v in FESTIVAL_PACKAGES]
+    fix = f"install with `sudo apt-get install {' '.join(packages)}`; " if packages else ""
+    return fix + "`apt-cache search festvox` lists festival's voices"
 
 
 def pick_voices(s: SynthSettings) -> list[Voice]:
@@ -125,6 +202,9 @@ def pick_voices(s: SynthSettings) -> list[Voice]:
         "espeak-ng": [f"{v}+{var}" for v in s.espeak_voices for var in s.espeak_variants]
         or list(s.espeak_voices),
         "flite": list(s.flite_voices),
+        "festival": list(s.festival_voices),
+        "mbrola": list(s.mbrola_voices),
+        "pico": list(s.pico_voices),
     }
     engines = [e for e in s.engines if pools.get(e)]
     voices = []
@@ -157,23 +237,67 @@ def espeak_phonemes(voice: str, text: str) -> str:
 def render(voice: Voice, text: str, out: Path, rate_jitter: float = 1.0) -> None:
     """Speak `text` with `voice` into the WAV file `out`."""
     rate = voice.rate * rate_jitter
-    if voice.engine == "espeak-ng":
+    stdin = None
+    if voice.engine in ("espeak-ng", "mbrola"):
+        name = voice.voice if voice.engine == "espeak-ng" else f"mb-{voice.voice}"
         if voice.accent is not None:
-            text = f"[[{voice.accent.apply(espeak_phonemes(voice.voice, text))}]]"
-        cmd = ["espeak-ng", "-v", voice.voice, "-s", str(int(175 * rate)),
+            text = f"[[{voice.accent.apply(espeak_phonemes(name, text))}]]"
+        cmd = ["espeak-ng", "-v", name, "-s", str(int(175 * rate)),
                "-p", str(int(min(max(50 * voice.pitch, 0), 99))), "-w", str(out), text]
-    else:
+    elif voice.engine == "flite":
         cmd = ["flite", "-voice", voice.voice, "--setf", f"duration_stretch={1 / rate:.3f}",
                "--setf", f"int_f0_target_mean={int(110 * voice.pitch)}", "-t", text,
                "-o", str(out)]
+    elif voice.engine == "festival":
+        cmd = ["text2wave", "-o", str(out)]
+        for expr in _festival_settings(voice.voice, rate, voice.pitch):
+            cmd += ["-eval", expr]
+        stdin = text
+    else:  # pico: speed and pitch in percent, within its limits
+        speed, pitch = min(max(int(100 * rate), 20), 500), min(max(int(100 * voice.pitch), 50), 200)
+        cmd = ["pico2wave", "-l", voice.voice, "-w", str(out),
+               f"<speed level='{speed}'><pitch level='{pitch}'>{text}</pitch></speed>"]
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
-        raise BuildError(f"{voice.engine} is not installed: {INSTALL_HINT}") from None
+        raise BuildError(f"{voice.engine} is not installed: {install_hint(voice.engine)}") from None
     if done.returncode != 0 or not out.exists():
         msg = (done.stderr or done.stdout).strip().splitlines()
         raise BuildError(f"{voice.engine} failed on {text!r} with voice {voice.voice}: "
                          f"{msg[-1] if msg else 'exit code ' + str(done.returncode)}")
+    if voice.engine == "festival" and _is_hts(voice.voice):
+        _play_faster(out, voice.pitch)
+
+
+def _is_hts(festival_voice: str) -> bool:
+    return festival_voice.endswith("_hts")  # Debian's HTS voices say so in their names
+
+
+def _festival_settings(voice: str, rate: float, pitch: float) -> list[str]:
+    """Scheme that selects `voice` at `rate` and `pitch` (factors of its defaults)."""
+    if _is_hts(voice):
+        # Festival's hts_engine module takes only the model and the speed from
+        # hts_engine_params, so the pitch is moved afterwards by playing the wave faster
+        # (_play_faster), which shortens it too: ask for it that much slower.
+        return [f"(voice_{voice})", "(set! hts_engine_params (cons (list \"-r\" "
+                f"{rate / pitch:.4f}) hts_engine_params))"]
+    # Diphone voices: their duration model's stretch, and the mean and range of the F0 targets.
+    return [f"(voice_{voice})",
+            f"(Parameter.set 'Duration_Stretch (/ (or (Parameter.get 'Duration_Stretch) 1) "
+            f"{rate:.4f}))",
+            "(set! int_lr_params (mapcar (lambda (p) (if (member (car p) '(target_f0_mean "
+            f"target_f0_std)) (list (car p) (* {pitch:.4f} (cadr p))) p)) int_lr_params))"]
+
+
+def _play_faster(path: Path, factor: float) -> None:
+    """Relabel `path`'s sample rate: pitch, formants and speed all move by `factor`."""
+    if factor == 1.0:
+        return
+    try:
+        x, info = read_wav(path)
+    except AudioError as exc:
+        raise BuildError(f"synthesized audio unusable: {exc}") from None
+    write_wav(path, x, round(info.sample_rate * factor))
 
 
 def synthesize(s: SynthSettings, out_dir: str | Path, phrases: tuple[str, ...] | None = None,
@@ -186,6 +310,7 @@ def synthesize(s: SynthSettings, out_dir: str | Path, phrases: tuple[str, ...] |
     for engine in s.engines:
         check_engine(engine)
     check_espeak_voices(s)
+    check_voices(s)
     voices = pick_voices(s)
     rng = np.random.default_rng(s.seed + 1)
     jobs_list = [(v, t, j, float(rng.uniform(0.9, 1.1)))
