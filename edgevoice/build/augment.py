@@ -12,12 +12,17 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from edgevoice.audio import resample
+from edgevoice.errors import BuildError
 from edgevoice.features import LogMelSettings, hz_to_mel, mel_to_hz
 
 if TYPE_CHECKING:
     from edgevoice.build.recipe import AugmentSettings
 
-NOISE_KINDS = ("white", "pink", "brown", "babble")
+# Generated kinds; a recording in the recipe's data.noise_dir is the kind "file:<name>".
+NOISE_KINDS = ("white", "pink", "brown", "babble", "impulsive", "music")
+FILE_KIND = "file:"
+# Mapping of recording name (file stem) -> samples at the model's rate.
+NoiseFiles = dict[str, np.ndarray]
 
 
 def speed(x: np.ndarray, factor: float, sample_rate: int) -> np.ndarray:
@@ -111,10 +116,29 @@ def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 
 
 def make_noise(kind: str, n: int, rng: np.random.Generator,
-               babble_sources: Sequence[np.ndarray] = ()) -> np.ndarray:
+               babble_sources: Sequence[np.ndarray] = (), sample_rate: int = 16000,
+               files: NoiseFiles | None = None) -> np.ndarray:
+    """`n` samples of noise of `kind` (NOISE_KINDS or "file:<name>" of `files`), unit RMS."""
+    from edgevoice.build import household
+
+    if kind.startswith(FILE_KIND):
+        return cut_recording((files or {})[kind[len(FILE_KIND):]], n, rng)
+    if kind == "impulsive":
+        return household.impulsive(n, rng, sample_rate)
+    if kind == "music":
+        return household.music(n, rng, sample_rate)
     if kind == "babble" and babble_sources:
         return babble(n, rng, babble_sources)
     return coloured_noise("pink" if kind == "babble" else kind, n, rng)
+
+
+def cut_recording(recording: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random stretch of `n` samples of a noise recording (looped if shorter), unit RMS."""
+    if len(recording) < n:
+        recording = np.tile(recording, -(-n // len(recording)))
+    start = int(rng.integers(0, len(recording) - n + 1))
+    piece = recording[start : start + n].astype(np.float32)
+    return piece / (np.sqrt(np.mean(piece**2)) + 1e-9)
 
 
 class NoiseBank:
@@ -127,9 +151,10 @@ class NoiseBank:
         self._cache: dict[str, np.ndarray] = {}
 
     def get(self, kind: str, n: int, rng: np.random.Generator,
-            babble_sources: Sequence[np.ndarray] = ()) -> np.ndarray:
-        if kind == "babble" or n > self._n:
-            return make_noise(kind, n, rng, babble_sources)
+            babble_sources: Sequence[np.ndarray] = (), sample_rate: int = 16000,
+            files: NoiseFiles | None = None) -> np.ndarray:
+        if kind not in ("white", "pink", "brown") or n > self._n:
+            return make_noise(kind, n, rng, babble_sources, sample_rate, files)
         if kind not in self._cache:
             self._cache[kind] = coloured_noise(kind, 1 << int(np.ceil(np.log2(self._n))),
                                                np.random.default_rng(self._seed))
@@ -202,18 +227,32 @@ def spec_augment(feats: np.ndarray, rng: np.random.Generator, freq_masks: int, f
 
 
 class Augmenter:
-    """Applies a recipe's waveform augmentation chain to one utterance at a time."""
+    """Applies a recipe's waveform augmentation chain to one utterance at a time.
+
+    The order follows the sound: the voice (speed, tempo, pitch, tilt), a click or breath
+    before it, the room (reverberation), the room's noise, then the microphone and channel
+    (band limits, EQ, clipping, codecs) and the level.
+    """
 
     def __init__(self, settings: AugmentSettings, sample_rate: int,
                  babble_sources: Sequence[np.ndarray] = (),
-                 frontend: LogMelSettings | None = None) -> None:
+                 frontend: LogMelSettings | None = None,
+                 noise_files: NoiseFiles | None = None) -> None:
         self.s = settings
         self.frontend = frontend  # needed for the mel-axis warp (VTLP)
         self.rate = sample_rate
         self.babble_sources = list(babble_sources)
+        self.files = dict(noise_files or {})
         self.noise = NoiseBank(30.0, sample_rate)
+        absent = [k for k in settings.noise_kinds
+                  if k.startswith(FILE_KIND) and k[len(FILE_KIND):] not in self.files]
+        if absent and settings.p_noise:
+            raise BuildError(f"augment.noise_kinds: {', '.join(absent)} given no recording "
+                             "(data.noise_dir is read by the build stages)")
 
     def __call__(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        from edgevoice.build import household
+
         s, rate = self.s, self.rate
         if rng.random() < s.p_speed:
             x = speed(x, rng.uniform(*s.speed), rate)
@@ -223,15 +262,28 @@ class Augmenter:
             x = pitch(x, rng.uniform(*s.pitch), rate)
         if rng.random() < s.p_tilt:
             x = tilt(x, rng.uniform(*s.tilt))
+        if s.p_onset and rng.random() < s.p_onset:
+            x = household.place_onset(x, rng, rate, s.onset_db)
         if rng.random() < s.p_reverb:
             x = reverb(x, rng, rate, s.rt60)
         if rng.random() < s.p_noise:
-            kinds = [k for k in s.noise_kinds if k != "babble" or self.babble_sources]
-            kind = kinds[int(rng.integers(len(kinds)))]
-            x = add_noise(x, self.noise.get(kind, len(x), rng, self.babble_sources),
-                          rng.uniform(*s.snr))
+            x = self.add_noise(x, rng, rng.uniform(*s.snr))
+        if s.p_channel and rng.random() < s.p_channel:
+            x = household.channel(x, rng, rate)
         x = gain(x, rng.uniform(*s.gain_db))
         return np.clip(x, -1.0, 1.0)
+
+    def noise_kinds(self) -> list[str]:
+        """The recipe's noise kinds this augmenter can make (babble needs recordings)."""
+        return [k for k in self.s.noise_kinds if k != "babble" or self.babble_sources]
+
+    def make(self, kind: str, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.noise.get(kind, n, rng, self.babble_sources, self.rate, self.files)
+
+    def add_noise(self, x: np.ndarray, rng: np.random.Generator, snr_db: float) -> np.ndarray:
+        kinds = self.noise_kinds()
+        kind = kinds[int(rng.integers(len(kinds)))]
+        return add_noise(x, self.make(kind, len(x), rng), snr_db)
 
     def features(self, feats: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Feature-domain augmentation of one utterance: VTLP warp, then SpecAugment."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 import multiprocessing
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
 import numpy as np
 
 from edgevoice.build.augment import Augmenter
-from edgevoice.build.data import WordBank, compose, encode_text
+from edgevoice.build.data import WordBank, compose, encode_text, trim
 from edgevoice.build.recipe import Recipe
 from edgevoice.errors import BuildError
 from edgevoice.features import LogMel, LogMelSettings
@@ -42,28 +42,81 @@ def pad_features(feats: list[np.ndarray], context: int, multiple: int = 2
 
 
 class BatchMaker:
-    """Makes augmented training batches from real and synthetic word banks."""
+    """Makes augmented training batches from real and synthetic word banks, whole real clips
+    of single words, and negatives (other words, noise, clicks) whose transcript is empty."""
 
     def __init__(self, recipe: Recipe, frontend: LogMelSettings, real: WordBank,
-                 synth: WordBank | None, context: int) -> None:
+                 synth: WordBank | None, context: int,
+                 words: Sequence[tuple[np.ndarray, str]] = (),
+                 others: Sequence[np.ndarray] = (),
+                 noise_files: dict[str, np.ndarray] | None = None) -> None:
         self.recipe = recipe
         self.frontend = LogMel(frontend)
         self.rate = frontend.sample_rate
         self.context = context
         self.real, self.synth = real, synth
+        self.words = list(words)
+        self.others = list(others)
+        # Other words are trimmed for use inside an utterance ("say seven please").
+        self.others_trimmed = [trim(x, self.rate) for x in self.others]
         sources = [x for words in real.speakers.values() for takes in words.values()
                    for x in takes]
-        self.augment = Augmenter(recipe.augment, self.rate, sources[::3], frontend)
+        sources += [trim(x, self.rate) for x, _ in self.words] + self.others_trimmed
+        self.augment = Augmenter(recipe.augment, self.rate, sources[::3], frontend, noise_files)
 
     def utterances(self, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, str]]:
         d = self.recipe.data
         real = compose(self.real, rng, self.rate, d.min_words, d.max_words, d.gap)
         synth = (compose(self.synth, rng, self.rate, d.min_words, d.max_words, d.gap)
                  if self.synth else None)
+        p_negative = d.p_negative
+        p_clips = d.p_clips if self.words else 0.0
         while True:
+            if p_negative or p_clips:
+                u = rng.random()
+                if u < p_negative:
+                    yield self.augment(self.negative(rng), rng), ""
+                    continue
+                if u < p_negative + p_clips:
+                    x, text = self.words[int(rng.integers(len(self.words)))]
+                    yield self.augment(x, rng), text
+                    continue
             gen = synth if synth is not None and rng.random() < d.p_synth else real
             x, text, _ = next(gen)
+            if d.p_context and self.others_trimmed and rng.random() < d.p_context:
+                x = self.in_context(x, rng)
             yield self.augment(x, rng), text
+
+    def negative(self, rng: np.random.Generator) -> np.ndarray:
+        """Audio with no vocabulary word in it: another word (as recorded), a stretch of
+        noise, or a quiet room with a click or breath."""
+        from edgevoice.build import household
+
+        kinds = self.augment.noise_kinds()
+        pick = rng.random()
+        if self.others and pick < 0.5:
+            return self.others[int(rng.integers(len(self.others)))]
+        n = int(rng.uniform(0.5, 2.0) * self.rate)
+        floor = 10 ** (rng.uniform(-70.0, -45.0) / 20)
+        if kinds and pick < 0.8:
+            level = 10 ** (rng.uniform(-45.0, -10.0) / 20)
+            kind = kinds[int(rng.integers(len(kinds)))]
+            x = level * self.augment.make(kind, n, rng)
+        else:
+            x = np.zeros(n, np.float32)
+            x = household.place_onset(x, rng, self.rate, (-6.0, 0.0)) * rng.uniform(0.05, 0.7)
+        x = x + floor * rng.standard_normal(len(x)).astype(np.float32)
+        return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+    def in_context(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """`x` with another word before or after it (rescaled to its level), after a pause."""
+        other = self.others_trimmed[int(rng.integers(len(self.others_trimmed)))]
+        other = other * (np.max(np.abs(x)) / (np.max(np.abs(other)) + 1e-9))
+        other = other * rng.uniform(0.5, 1.2)
+        pause = np.zeros(int(rng.uniform(0.05, 0.4) * self.rate), np.float32)
+        pause += 3e-4 * rng.standard_normal(len(pause)).astype(np.float32)
+        parts = (other, pause, x) if rng.random() < 0.5 else (x, pause, other)
+        return np.concatenate(parts).astype(np.float32)
 
     def batch(self, seed: int, size: int) -> Batch:
         rng = np.random.default_rng(seed)
@@ -73,7 +126,8 @@ class BatchMaker:
             labels.append(encode_text(text))
         padded, lens = pad_features(feats, self.context)
         label_lens = np.array([len(t) for t in labels], np.int32)
-        lab = np.zeros((size, int(label_lens.max())), np.int32)
+        # An empty transcript (a negative) is a row of padding: CTC then learns blanks.
+        lab = np.zeros((size, max(int(label_lens.max()), 1)), np.int32)
         for i, t in enumerate(labels):
             lab[i, : len(t)] = t
         return Batch(padded, lens, lab, label_lens)

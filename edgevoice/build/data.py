@@ -7,6 +7,7 @@ features), and every feature goes through the daemon's own frontend (`edgevoice.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,9 @@ DIGIT_WORDS: tuple[str, ...] = (
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
 )
 FSDD_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$")
+# Speech Commands: words/<word>/<8-hex-digit speaker id>_nohash_<take>.wav
+SC_NAME = re.compile(r"^([0-9a-f]{8})_nohash_(\d+)\.wav$")
+SC_PREFIX = "sc-"  # speaker names from Speech Commands, so they never collide with FSDD's
 SILENCE_PEAK = 1e-3  # peak amplitude (full scale 1.0) below which a clip counts as silent
 AUDIO_KEYS = ("audio", "path", "audio_path", "file")
 TEXT_KEYS = ("text", "transcript", "sentence")
@@ -76,6 +80,97 @@ def read_fsdd(folder: str | Path) -> list[Clip]:
     if not clips:
         raise BuildError(f"{root}: no {{digit}}_{{speaker}}_{{take}}.wav files in this folder")
     return clips
+
+
+def read_speech_commands(folder: str | Path) -> list[Clip]:
+    """Clips from a Speech Commands folder (`words/<word>/<speaker>_nohash_<n>.wav`), every
+    word of it; the speaker is `sc-<id>`. Which words are vocabulary is the caller's choice."""
+    root = Path(folder)
+    words = root / "words"
+    if not words.is_dir():
+        what = "does not exist" if not root.exists() else "has no words/ folder"
+        raise BuildError(
+            f"Speech Commands folder {root} {what}; point the recipe's data.speech_commands at a "
+            "folder with words/<word>/<speaker>_nohash_<n>.wav (or set it to \"\" to go without)")
+    clips = []
+    for word_dir in sorted(p for p in words.iterdir() if p.is_dir()):
+        text = normalise_text(word_dir.name.replace("_", " "))
+        for path in sorted(word_dir.iterdir()):
+            m = SC_NAME.match(path.name)
+            if m:
+                clips.append(Clip(path, text, SC_PREFIX + m.group(1), str(path)))
+    if not clips:
+        raise BuildError(f"{words}: no <word>/<speaker>_nohash_<n>.wav files in this folder")
+    return clips
+
+
+def heldout_by_hash(speakers: Sequence[str], share: float, salt: str = "edgevoice") -> set[str]:
+    """A fixed share of `speakers`, picked by a hash of each id: the same speakers whatever
+    else is in the data, never chosen by looking at how a model does on them."""
+    def draw(s: str) -> float:
+        digest = hashlib.sha256(f"{salt}:{s}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    return {s for s in speakers if draw(s) < share}
+
+
+@dataclass(frozen=True)
+class WordClips:
+    """Single-word recordings by many speakers, split by speaker: vocabulary words to learn
+    and other words, which must produce nothing."""
+
+    train: list[Clip]
+    test: list[Clip]
+    other_train: list[Clip]
+    other_test: list[Clip]
+
+    @property
+    def test_speakers(self) -> set[str]:
+        return {c.speaker for c in (*self.test, *self.other_test)}
+
+
+def split_words(clips: Sequence[Clip], vocabulary: Sequence[str], heldout_share: float,
+                test_speakers: Sequence[str] = ()) -> WordClips:
+    """Hold out `heldout_share` of the speakers (by hash) plus `test_speakers`, every clip of
+    a held-out speaker on the test side; words outside `vocabulary` become the negatives."""
+    speakers = sorted({c.speaker for c in clips})
+    missing = [s for s in test_speakers if s not in speakers]
+    if missing:
+        raise BuildError(
+            f"recipe data.sc_test_speakers: speaker(s) {', '.join(missing)} not in the Speech "
+            f"Commands data ({len(speakers)} speakers, e.g. {', '.join(speakers[:3])})")
+    held = heldout_by_hash(speakers, heldout_share) | set(test_speakers)
+    vocab = set(vocabulary)
+    parts: dict[tuple[bool, bool], list[Clip]] = {
+        (t, v): [] for t in (False, True) for v in (False, True)}
+    for c in clips:
+        parts[(c.speaker in held, c.text in vocab)].append(c)
+    if not parts[(True, True)] or not parts[(False, True)]:
+        raise BuildError(
+            f"Speech Commands data: {len(parts[(False, True)])} training and "
+            f"{len(parts[(True, True)])} held-out clips of the vocabulary; data.sc_heldout "
+            f"{heldout_share} must leave some on both sides")
+    return WordClips(parts[(False, True)], parts[(True, True)], parts[(False, False)],
+                     parts[(True, False)])
+
+
+def read_noise_dir(folder: str | Path, names: Sequence[str], sample_rate: int
+                   ) -> dict[str, np.ndarray]:
+    """The noise recordings `names` (file stems) of `folder`, at `sample_rate`."""
+    if not names:
+        return {}
+    root = Path(folder) if folder else None
+    if root is None or not root.is_dir():
+        raise BuildError(
+            f"noise kind(s) file:{', file:'.join(names)} need the recipe's data.noise_dir, "
+            "a folder of noise WAV files "
+            f"({'unset' if root is None else f'{root} does not exist'})")
+    have = sorted(p.stem for p in root.glob("*.wav"))
+    unknown = [n for n in names if n not in have]
+    if unknown:
+        raise BuildError(f"noise kind(s) file:{', file:'.join(unknown)}: no such WAV in {root} "
+                         f"(have: {', '.join(have) or 'none'})")
+    return {n: load_audio(root / f"{n}.wav", sample_rate) for n in names}
 
 
 def read_manifest(path: str | Path) -> list[Clip]:

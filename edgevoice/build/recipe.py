@@ -31,6 +31,17 @@ class DataSettings:
     min_words: int = 1  # words per composed training utterance
     max_words: int = 7
     gap: tuple[float, float] = (0.03, 0.4)  # seconds of pause between words
+    # Single words by many speakers, each with their own microphone and room: a Speech
+    # Commands-style folder (words/<word>/<speaker id>_nohash_<n>.wav), "" = none. Words of
+    # synth.phrases are learnt; the other words are negatives, speech that yields nothing.
+    speech_commands: str = ""
+    sc_heldout: float = 0.3  # share of its speakers held out for evaluation, drawn by id hash
+    sc_test_speakers: tuple[str, ...] = ()  # more held-out speakers ("sc-<id>")
+    p_clips: float = 0.0  # share of training utterances that are whole real clips (onsets,
+                          # room and microphone as recorded) of a vocabulary word
+    p_negative: float = 0.0  # share with no vocabulary word (other words, noise, clicks)
+    p_context: float = 0.0  # share of composed utterances with another word before or after
+    noise_dir: str = ""  # noise recordings, for the "file:<name>" noise kinds
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,12 @@ class SynthSettings:
         "linda", "marcelo", "max", "michel", "miguel", "norbert", "pablo", "paul", "pedro",
         "quincy", "rob", "robert", "sandro", "shelby", "steph", "travis", "victor")
     flite_voices: tuple[str, ...] = ("kal", "awb", "rms", "slt", "kal16")
+    # Festival voices (Debian: festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts).
+    festival_voices: tuple[str, ...] = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+    # MBROLA voices, spoken through espeak-ng's mb-<name> voices (Debian non-free: mbrola-us1,
+    # ...); "de4-en" and the like are English with a foreign voice (mbrola-de4).
+    mbrola_voices: tuple[str, ...] = ("us1", "us2", "us3", "en1")
+    pico_voices: tuple[str, ...] = ("en-US", "en-GB")  # SVOX Pico (Debian non-free)
     speakers: int = 40  # synthetic "speakers": random voice/variant/pitch combinations
     # Share of espeak-ng speakers given a second-language accent (edgevoice.build.accent), and
     # how strong: the chance that each vowel moves and each consonant habit is taken.
@@ -79,8 +96,16 @@ class AugmentSettings:
     p_reverb: float = 0.3
     rt60: tuple[float, float] = (0.15, 0.6)  # seconds
     p_noise: float = 0.6
+    # Generated kinds (white, pink, brown, babble, impulsive, music) and recordings in
+    # data.noise_dir as "file:<name>"; list one twice to use it more.
     noise_kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")
     snr: tuple[float, float] = (0.0, 30.0)  # dB
+    # A click, breath, lip smack or mic bump just before the speech, as browser recordings
+    # have (level relative to the speech peak, dB): the model must not hear a digit in it.
+    p_onset: float = 0.0
+    onset_db: tuple[float, float] = (-30.0, -6.0)
+    # Microphone and channel colouring after the room: band limits, EQ, clipping, codecs.
+    p_channel: float = 0.0
     gain_db: tuple[float, float] = (-20.0, 6.0)
     p_warp: float = 0.0  # vocal-tract-length warp of the mel axis (VTLP), per utterance
     warp: tuple[float, float] = (0.88, 1.12)  # frequency factor: > 1 moves formants up
@@ -166,6 +191,16 @@ class EvaluateSettings:
     seed: int = 1234
     snrs: tuple[float, ...] = (5.0, 10.0, 15.0)
     noise_kinds: tuple[str, ...] = ("pink", "babble")  # alternating per utterance
+    # Isolated words of the held-out Speech Commands speakers (data.speech_commands): clean,
+    # reverberant, and each noise kind at each SNR; babble is made of held-out speakers.
+    word_snrs: tuple[float, ...] = (0.0, 5.0, 10.0, 15.0, 20.0)
+    word_noise_kinds: tuple[str, ...] = ("pink", "impulsive", "babble")
+    # Noise kinds kept out of training (never in augment.noise_kinds), reported on their own.
+    heldout_noise_kinds: tuple[str, ...] = ()
+    noise_clips: int = 60  # one-second noise-only clips for the false-output rate
+    # Choose the bundle decoder's reject_threshold on the held-out words and negatives (the
+    # fewest words lost + wrong + false outputs); the card shows the whole trade-off.
+    calibrate_reject: bool = False
 
 
 @dataclass(frozen=True)
@@ -228,6 +263,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     problems: list[str] = []
     recipe = _build(Recipe, raw, "", problems, lines)
     problems += _check_noise_kinds(recipe, lines)
+    problems += _check_heldout_kinds(recipe, lines)
     problems += _check_shares(recipe, lines)
     if problems:
         where = f"recipe {path}"
@@ -239,20 +275,34 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
 
 def _check_noise_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
     """Noise kinds must be known: an unknown name would silently become some other noise."""
-    from edgevoice.build.augment import NOISE_KINDS
+    from edgevoice.build.augment import FILE_KIND, NOISE_KINDS
 
     problems = []
     a, e = recipe.augment, recipe.evaluate
     for path, kinds, used, off in (
             ("augment.noise_kinds", a.noise_kinds, a.p_noise > 0, "augment.p_noise: 0"),
-            ("evaluate.noise_kinds", e.noise_kinds, bool(e.snrs), "evaluate.snrs: []")):
-        unknown = [k for k in kinds if k not in NOISE_KINDS]
+            ("evaluate.noise_kinds", e.noise_kinds, bool(e.snrs), "evaluate.snrs: []"),
+            ("evaluate.word_noise_kinds", e.word_noise_kinds, False, ""),
+            ("evaluate.heldout_noise_kinds", e.heldout_noise_kinds, False, "")):
+        unknown = [k for k in kinds if k not in NOISE_KINDS
+                   and not (k.startswith(FILE_KIND) and len(k) > len(FILE_KIND))]
         if unknown:
             problems.append(f"{_at(path, lines)}: unknown noise kind(s) {', '.join(unknown)} "
-                            f"(known: {', '.join(NOISE_KINDS)}; list one twice to use it more)")
+                            f"(known: {', '.join(NOISE_KINDS)}, or file:<name> for a "
+                            "recording in data.noise_dir; list one twice to use it more)")
         elif not kinds and used:
             problems.append(f"{_at(path, lines)}: needs at least one noise kind (or {off})")
     return problems
+
+
+def _check_heldout_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
+    """A noise kind held out from training must not be trained on: its figures would lie."""
+    both = [k for k in recipe.evaluate.heldout_noise_kinds if k in recipe.augment.noise_kinds]
+    if not both:
+        return []
+    return [f"{_at('evaluate.heldout_noise_kinds', lines)}: {', '.join(both)} held out and "
+            f"used in training at once ({_at('augment.noise_kinds', lines)}); take it out of "
+            "one of them"]
 
 
 def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
@@ -262,10 +312,14 @@ def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
     for section in ("data", "synth", "augment"):
         values = dataclasses.asdict(getattr(recipe, section))
         for key, value in values.items():
-            share = key.startswith("p_") or key in ("accented", "accent_strength")
+            share = key.startswith("p_") or key in ("accented", "accent_strength", "sc_heldout")
             if share and not 0.0 <= value <= 1.0:
                 problems.append(f"{_at(f'{section}.{key}', lines)}: {value} is not between 0 "
                                 "and 1")
+    d = recipe.data
+    if d.p_clips + d.p_negative > 1.0:
+        problems.append(f"{_at('data.p_clips', lines)}: p_clips {d.p_clips} + p_negative "
+                        f"{d.p_negative} is more than 1")
     if not 0.0 <= recipe.train.ema < 1.0:
         problems.append(f"{_at('train.ema', lines)}: {recipe.train.ema} must be at least 0 and "
                         "below 1 (the averaging decay per step; 0 = off)")

@@ -22,10 +22,15 @@ import numpy as np
 from edgevoice.build.data import (
     Clip,
     WordBank,
+    WordClips,
     compose,
+    load_audio,
     read_fsdd,
     read_manifest,
+    read_noise_dir,
+    read_speech_commands,
     split_by_speaker,
+    split_words,
 )
 from edgevoice.build.recipe import Recipe
 from edgevoice.errors import BuildError
@@ -127,6 +132,28 @@ class Work:
         return (WordBank.from_clips(train, rate), WordBank.from_clips(test, rate),
                 WordBank.from_clips(synth, rate) if synth else None)
 
+    def words(self) -> WordClips | None:
+        """Single words by many speakers (data.speech_commands), split by speaker; None if
+        the recipe has none."""
+        d = self.recipe.data
+        if not d.speech_commands:
+            return None
+        return split_words(read_speech_commands(d.speech_commands), self.recipe.synth.phrases,
+                           d.sc_heldout, d.sc_test_speakers)
+
+    def word_audio(self, clips: list[Clip]) -> list[tuple[np.ndarray, str]]:
+        """Whole clips (not trimmed: their onsets and room are the point) at the model's rate."""
+        rate = self.recipe.frontend.sample_rate
+        return [(load_audio(c, rate), c.text) for c in clips]
+
+    def noise_files(self, kinds: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The recordings that the "file:<name>" kinds among `kinds` need."""
+        from edgevoice.build.augment import FILE_KIND
+
+        names = sorted({k[len(FILE_KIND):] for k in kinds if k.startswith(FILE_KIND)})
+        return read_noise_dir(self.recipe.data.noise_dir, names,
+                              self.recipe.frontend.sample_rate)
+
     def frontend(self) -> LogMelSettings:
         self.need("prepare")
         return LogMelSettings.from_dict(json.loads((self.root / "prepare" /
@@ -192,6 +219,13 @@ def prepare_stage(work: Work) -> dict[str, Any]:
     if synth is not None:
         feats += [frontend.compute(x)
                   for x, _, _ in _take(compose(synth, rng, base.sample_rate), 100)]
+    words = work.words()
+    if words is not None:
+        audio = work.word_audio(words.train[::3] + words.other_train[::6])
+        feats += [frontend.compute(x) for x, _ in audio]
+    # Fail here, before any training, on a noise recording that is missing.
+    e = r.evaluate
+    work.noise_files((*r.augment.noise_kinds, *e.word_noise_kinds, *e.heldout_noise_kinds))
     allf = np.concatenate(feats)
     settings = LogMelSettings(**{**asdict(base), "mean": tuple(allf.mean(0).tolist()),
                                  "std": tuple(allf.std(0).tolist())})
@@ -199,7 +233,16 @@ def prepare_stage(work: Work) -> dict[str, Any]:
     out.write_text(json.dumps(settings.to_dict(), indent=1))
     return {"train_speakers": sorted(train.speakers), "test_speakers": sorted(test.speakers),
             "train_clips": len(train), "test_clips": len(test),
-            "synth_clips": len(synth) if synth else 0}
+            "synth_clips": len(synth) if synth else 0,
+            **(_word_counts(words) if words is not None else {})}
+
+
+def _word_counts(words: WordClips) -> dict[str, Any]:
+    train = {c.speaker for c in (*words.train, *words.other_train)}
+    return {"word_train_speakers": len(train), "word_test_speakers": len(words.test_speakers),
+            "word_train_clips": len(words.train), "word_test_clips": len(words.test),
+            "other_word_train_clips": len(words.other_train),
+            "other_word_test_clips": len(words.other_test)}
 
 
 def _take(gen: Any, n: int) -> list:
@@ -208,18 +251,24 @@ def _take(gen: Any, n: int) -> list:
 
 def export_stage(work: Work) -> dict[str, Any]:
     from edgevoice.build.export import credits_for, model_card, write_bundle
+    from edgevoice.build.report import PLOT_FILE, plot_wer_by_snr
 
     r = work.recipe
     work.need("evaluate")
     meta = bundle_meta(work)
     meta["metrics"] = json.loads((work.root / "evaluate" / "metrics.json").read_text())
+    chosen = meta["metrics"].get("reject", {}).get("threshold")
+    if chosen is not None and meta["decoder"].get("name") == "beam":
+        meta["decoder"].setdefault("reject_threshold", chosen)  # the recipe's own value wins
     meta["credits"] = credits_for(r.to_dict())
     meta["build_time"] = build_time(work)
     lm = work.root / "evaluate" / "lm.arpa"
     lm_file = lm if lm.exists() else None
     card = model_card(meta, r.to_dict(), work.command)
+    plot = plot_wer_by_snr(meta["metrics"], list(r.evaluate.heldout_noise_kinds),
+                           work.dir("export") / PLOT_FILE)
     out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
-                       meta, card, lm_file)
+                       meta, card, lm_file, {PLOT_FILE: plot} if plot else None)
     return {"bundle": str(out), "lm": lm_file is not None}
 
 

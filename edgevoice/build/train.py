@@ -49,16 +49,24 @@ def make_train_step(model: Any, optimizer: Any, n_features: int,
     def step(x: Any, x_len: Any, y: Any, y_len: Any) -> Any:
         with tf.GradientTape() as tape:
             logp = model(x, training=True)
+            frames = (x_len + STRIDE - 1) // STRIDE
+            # An empty transcript (a negative: noise, another word) is only blanks, whose CTC
+            # loss is the sum of blank log-probabilities; the native kernel refuses empty
+            # labels, so it gets a stand-in label whose loss is thrown away.
+            empty = tf.equal(y_len, 0)
+            first = tf.equal(tf.range(tf.shape(y)[1]), 0)[None, :]
+            y_safe = tf.where(tf.logical_and(empty[:, None], first), tf.ones_like(y), y)
             # Sparse labels select TensorFlow's native CTC kernel (~10x faster on CPU than the
             # dense path); padding is 0 = blank, which never occurs in a label.
-            loss = tf.nn.ctc_loss(tf.sparse.from_dense(y), logp, None,
-                                  (x_len + STRIDE - 1) // STRIDE,
-                                  logits_time_major=False, blank_index=0)
+            ctc = tf.nn.ctc_loss(tf.sparse.from_dense(y_safe), logp, None, frames,
+                                 logits_time_major=False, blank_index=0)
+            valid = tf.sequence_mask(frames, tf.shape(logp)[1], dtype=tf.float32)
+            blanks = -tf.reduce_sum(logp[:, :, 0] * valid, axis=1)
+            loss = tf.where(empty, blanks, ctc)
             loss = tf.reduce_mean(loss / tf.cast(tf.maximum(y_len, 1), tf.float32))
             if teacher is not None:
                 target = teacher(x, training=False)
                 kl = tf.reduce_sum(tf.exp(target) * (target - logp), axis=-1)  # [B, T]
-                frames = (x_len + STRIDE - 1) // STRIDE
                 mask = tf.sequence_mask(frames, tf.shape(kl)[1], dtype=tf.float32)
                 loss += distill * tf.reduce_sum(kl * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
         grads = tape.gradient(loss, model.trainable_variables)

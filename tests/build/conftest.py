@@ -29,3 +29,28 @@ def small_fsdd(fsdd_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
                 name = f"{digit}_{speaker}_{take}.wav"
                 (out / name).symlink_to(fsdd_dir / name)
     return out
+
+
+SPEECH_COMMANDS = Path(os.environ.get("EDGEVOICE_SPEECH_COMMANDS",
+                                      REPO.parent / "shared" / "data" / "speech-commands"))
+
+
+@pytest.fixture(scope="session")
+def speech_commands_dir() -> Path:
+    if not (SPEECH_COMMANDS / "words" / "zero").is_dir():
+        pytest.skip(f"Speech Commands sample not found at {SPEECH_COMMANDS} (set "
+                    "EDGEVOICE_SPEECH_COMMANDS to the folder)")
+    return SPEECH_COMMANDS
+
+
+@pytest.fixture(scope="session")
+def small_speech_commands(speech_commands_dir: Path,
+                          tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Links to the first 6 clips of each of a few words, and the background noise folder."""
+    out = tmp_path_factory.mktemp("speech-commands")
+    for word in ("zero", "one", "two", "nine", "bed", "cat", "yes"):
+        (out / "words" / word).mkdir(parents=True)
+        for path in sorted((speech_commands_dir / "words" / word).glob("*.wav"))[:6]:
+            (out / "words" / word / path.name).symlink_to(path)
+    (out / "background_noise").symlink_to(speech_commands_dir / "background_noise")
+    return out

@@ -17,7 +17,9 @@ from edgevoice.features import LogMelSettings
 
 def _maker(small_fsdd: Path, **overrides: object) -> BatchMaker:
     recipe = load_recipe(DEFAULT_RECIPE, {"data.p_synth": 0, "synth.enabled": False,
-                                          "data.max_words": 3, **overrides})
+                                          "data.max_words": 3,
+                                          "augment.noise_kinds": ["pink", "impulsive"],
+                                          **overrides})
     bank = WordBank.from_clips(read_fsdd(small_fsdd), 16000)
     return BatchMaker(recipe, LogMelSettings(), bank, None, context=8)
 
