@@ -17,7 +17,7 @@ import numpy as np
 from edgevoice.build.augment import add_noise, make_noise
 from edgevoice.build.data import WordBank, heldout_utterances
 from edgevoice.build.recipe import EvaluateSettings
-from edgevoice.decoding import DecoderContext, GreedyDecoder, GreedyOptions
+from edgevoice.decoding import DecoderContext, DecodeResult, GreedyDecoder, GreedyOptions
 from edgevoice.errors import BuildError
 
 Decode = Callable[[list[np.ndarray]], list[str]]
@@ -96,18 +96,21 @@ def heldout_sets(test_bank: WordBank, babble_bank: WordBank, s: EvaluateSettings
     return sets
 
 
+def greedy_results(tokens: Sequence[str], blank: int, frame_seconds: float = 0.02
+                   ) -> Callable[[list[np.ndarray]], list[DecodeResult]]:
+    """The daemon's greedy decoder over a list of utterances' log-probabilities."""
+    decoder = GreedyDecoder(GreedyOptions(), DecoderContext.create(tokens, blank, frame_seconds))
+    return lambda logprobs: _decode_all(decoder, logprobs)
+
+
 def greedy_texts(logprobs: list[np.ndarray], tokens: Sequence[str], blank: int,
                  frame_seconds: float = 0.02) -> list[str]:
-    decoder = GreedyDecoder(GreedyOptions(), DecoderContext.create(tokens, blank, frame_seconds))
-    out = []
-    for lp in logprobs:
-        decoder.process(lp)
-        out.append(decoder.finalize().text)
-    return out
+    return [r.text for r in greedy_results(tokens, blank, frame_seconds)(logprobs)]
 
 
-def beam_decode(options: dict[str, Any], tokens: Sequence[str], blank: int,
-                lm_file: Path | None, frame_seconds: float = 0.02) -> Decode:
+def beam_results(options: dict[str, Any], tokens: Sequence[str], blank: int,
+                 lm_file: Path | None, frame_seconds: float = 0.02
+                 ) -> Callable[[list[np.ndarray]], list[DecodeResult]]:
     """The daemon's beam decoder (edgevoice.beam), options as in bundle.yaml `decoder`."""
     from edgevoice.beam import BeamDecoder, BeamOptions
     from edgevoice.options import validate
@@ -118,15 +121,21 @@ def beam_decode(options: dict[str, Any], tokens: Sequence[str], blank: int,
     if opts is None or errors:
         raise BuildError("recipe export.decoder: " + "; ".join(errors))
     decoder = BeamDecoder(opts, DecoderContext.create(tokens, blank, frame_seconds, lm_file))
+    return lambda logprobs: _decode_all(decoder, logprobs)
 
-    def run(logprobs: list[np.ndarray]) -> list[str]:
-        out = []
-        for lp in logprobs:
-            decoder.process(lp)
-            out.append(decoder.finalize().text)
-        return out
 
-    return run
+def beam_decode(options: dict[str, Any], tokens: Sequence[str], blank: int,
+                lm_file: Path | None, frame_seconds: float = 0.02) -> Decode:
+    run = beam_results(options, tokens, blank, lm_file, frame_seconds)
+    return lambda logprobs: [r.text for r in run(logprobs)]
+
+
+def _decode_all(decoder: Any, logprobs: list[np.ndarray]) -> list[DecodeResult]:
+    out = []
+    for lp in logprobs:
+        decoder.process(lp)
+        out.append(decoder.finalize())
+    return out
 
 
 def score(refs: list[str], hyps: list[str]) -> dict[str, float]:

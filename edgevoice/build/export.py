@@ -19,12 +19,21 @@ from edgevoice.bundle import load_bundle, write_manifest
 from edgevoice.errors import BuildError
 
 FSDD_CREDIT = "Free Spoken Digit Dataset (Zohar Jackson et al.), CC BY-SA 4.0"
-ENGINE_LICENCES = {"espeak-ng": "espeak-ng (GPL-3.0)", "flite": "flite (BSD-like)"}
+SC_CREDIT = ("Speech Commands (Warden, P. (2018). Speech Commands: A Dataset for "
+             "Limited-Vocabulary Speech Recognition. arXiv:1804.03209), CC BY 4.0")
+ENGINE_LICENCES = {
+    "espeak-ng": "espeak-ng (GPL-3.0)", "flite": "flite (BSD-like)",
+    "festival": "Festival with festvox voices (X11-style and BSD-like licences)",
+    # Their terms forbid use in a product that is sold without the voice owner's permission.
+    "mbrola": "MBROLA voices (non-commercial terms: check them before you ship this model)",
+    "pico": "SVOX Pico (Apache-2.0; its language files are in Debian non-free)",
+}
 
 
 def write_bundle(out: str | Path, model: bytes, meta: dict[str, Any], card: str | None = None,
-                 lm_file: Path | None = None) -> Path:
-    """Write a complete bundle to `out` (replacing it) and check that the daemon loads it."""
+                 lm_file: Path | None = None, extra: dict[str, Path] | None = None) -> Path:
+    """Write a complete bundle to `out` (replacing it) and check that the daemon loads it;
+    `extra` files (name -> source, e.g. the card's plot) are copied in and hashed too."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -38,6 +47,8 @@ def write_bundle(out: str | Path, model: bytes, meta: dict[str, Any], card: str 
             meta["lm"] = {"file": "lm.arpa"}
         if card is not None:
             (tmp / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+        for name, source in (extra or {}).items():
+            shutil.copyfile(source, tmp / name)
         write_manifest(tmp, meta)
         load_bundle(tmp)
         old = out.with_name(f".{out.name}.old")
@@ -105,14 +116,17 @@ def _is_digits(recipe: dict[str, Any]) -> bool:
 
 
 def _recognises(recipe: dict[str, Any]) -> str:
+    negatives = recipe["data"].get("speech_commands") and recipe["data"].get("p_negative")
     if _is_digits(recipe):
+        rest = ("other words, noise and clicks were trained to yield nothing" if negatives
+                else "anything else will be heard as digits")
         return ("Recognises connected English digit words (zero ... nine), e.g.\nPINs and phone "
-                'numbers spoken as "three five seven"; anything else will be heard as digits.')
+                f'numbers spoken as "three five seven"; {rest}.')
     return ("Recognises the words and phrases of its training data (recordings and synthetic "
             "phrases below);\nanything else will be heard as the nearest of them.")
 
 
-def _data_lines(recipe: dict[str, Any], trained_on: list[str]) -> str:
+def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: int = 0) -> str:
     """The card's list of what the model was trained on."""
     data, synth = recipe["data"], recipe.get("synth", {})
     lines = []
@@ -120,6 +134,11 @@ def _data_lines(recipe: dict[str, Any], trained_on: list[str]) -> str:
     if data.get("fsdd"):
         lines.append(f"- Recordings: {FSDD_CREDIT}.{speakers}")
         speakers = ""
+    if data.get("speech_commands"):
+        lines.append(f"- Recordings: {SC_CREDIT}: single words by "
+                     f"{n_words} speakers through their own microphones, as whole clips; "
+                     "its other words are negatives, speech that must yield nothing."
+                     if (n_words := word_speakers) else f"- Recordings: {SC_CREDIT}.")
     for m in data.get("manifests", []):
         lines.append(f"- Recordings listed in `{m}` (their licences are the data owner's).")
     if speakers:
@@ -140,6 +159,8 @@ def _data_lines(recipe: dict[str, Any], trained_on: list[str]) -> str:
 def credits_for(recipe: dict[str, Any]) -> list[str]:
     """Credits the card and bundle.yaml owe: the datasets and engines the recipe used."""
     out = [FSDD_CREDIT] if recipe["data"].get("fsdd") else []
+    if recipe["data"].get("speech_commands"):
+        out.append(SC_CREDIT)
     if _synth_used(recipe):
         out.append("Synthetic speech: " + _engines(recipe["synth"], ", "))
     return out
@@ -157,6 +178,33 @@ def _pruning(recipe: dict[str, Any]) -> str:
     return f", pruned by fine-tuning the trained model for {p['steps']} steps"
 
 
+def _strangers_section(m: dict[str, Any], recipe: dict[str, Any]) -> str:
+    """The card's figures on held-out speakers of data.speech_commands, if there are any."""
+    from edgevoice.build.report import PLOT_FILE, strangers_tables
+
+    if not m.get("strangers"):
+        return ""
+    info, ev = m.get("strangers_info", {}), recipe["evaluate"]
+    held = list(ev.get("heldout_noise_kinds", ()))
+    kinds = ", ".join(k.removeprefix("file:") for k in ev.get("word_noise_kinds", ()))
+    never = ", ".join(k.removeprefix("file:") for k in held) or "none"
+    return f"""## On strangers: held-out speakers, rooms and noise
+
+{info.get('words')} single words by {info.get('speakers')} held-out Speech Commands speakers
+(never trained on: {round(100 * recipe['data']['sc_heldout'])} % of its speakers, drawn by a
+hash of their id, not by results), each through their own microphone and room, as recorded:
+clean, in a simulated reverberant room, and mixed with {kinds} and with the kinds never heard
+in training ({never}) at each SNR. Babble is built from held-out speakers saying other words.
+False outputs: {info.get('other_words')} other words of the held-out speakers and
+{info.get('noise_clips')} one-second noise-only clips (every kind, and quiet rooms with a click
+or breath) for which anything is published. A rejected result counts as nothing said.
+
+{strangers_tables(m, held)}
+
+![WER against SNR per noise kind]({PLOT_FILE})
+"""
+
+
 def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> str:
     """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild."""
     m = meta.get("metrics", {})
@@ -168,18 +216,23 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> st
     if recipe["export"]["decoder"].get("name") == "beam":
         decoder += "; CTC prefix beam search with the trigram word LM lm.arpa"
     trained_on = m.get("train_speakers", [])
+    info = m.get("strangers_info", {})
     all_note = f"The shipped model is the one measured: it never heard {held}."
     credits = "\n".join(f"- {c}" for c in meta.get("credits", []))
     digits = _is_digits(recipe)
     unit = "digits" if digits else "recordings"
-    limits = (f"Trained on {len(trained_on)} speakers"
+    negatives = data.get("speech_commands") and data.get("p_negative", 0) > 0
+    limits = (f"Trained on {len(trained_on) + (info.get('train_speakers') or 0)} real speakers"
               + (" (adults) of one dataset recorded at 8 kHz" if data.get("fsdd") and digits
                  else "")
               + ", plus synthetic voices" * _synth_used(recipe)
               + ": expect higher error rates for children, strong accents, far-field microphones "
               "and real noise unlike the synthetic noise above. "
-              + ("Words outside zero-nine" if digits else "Words outside the training data")
-              + " are not rejected.")
+              + (("Other words, noise and clicks were trained to yield nothing, and the "
+                  "confidence threshold rejects more; see the false-output figures above.")
+                 if negatives else
+                 ("Words outside zero-nine" if digits else "Words outside the training data")
+                 + " are not rejected."))
     return f"""# {meta['name']} {meta['version']}: {recipe['export']['description']}
 
 Causal depthwise-separable CNN with a CTC character output, INT8 TFLite (int8 in and out),
@@ -187,7 +240,7 @@ for the edgevoice daemon. {_recognises(recipe)}
 
 ## Data, licences and credits
 
-{_data_lines(recipe, trained_on)}
+{_data_lines(recipe, trained_on, info.get("train_speakers") or 0)}
 - Connected utterances are composed from isolated words with random pauses, then augmented
   (speed, tempo, pitch, vocal-tract-length warp, spectral tilt, reverberation,
   white/pink/brown noise and babble, gain, SpecAugment).
@@ -221,6 +274,8 @@ streaming window recomputes).
 - Latency (TFLite INT8, 1 thread, build machine): \
 {m.get('latency', {}).get('ms_per_audio_second')} ms per second of audio, \
 {m.get('latency', {}).get('ms_per_call')} ms per streaming call.
+
+{_strangers_section(m, recipe)}
 
 ## Limits
 

@@ -14,6 +14,8 @@ from edgevoice.build.batches import BatchMaker, batch_stream
 from edgevoice.build.data import BLANK, TOKENS, compose
 from edgevoice.build.evaluate import (
     beam_decode,
+    beam_results,
+    greedy_results,
     greedy_texts,
     heldout_sets,
     int8_runner,
@@ -50,7 +52,12 @@ def _maker(work: Work) -> tuple[BatchMaker, int]:
     frontend = work.frontend()
     train, _, synth = work.banks()
     _, context = streaming_shape(work.recipe.model)
-    return BatchMaker(work.recipe, frontend, train, synth, context), context
+    words = work.words()
+    clips = work.word_audio(words.train) if words is not None else []
+    others = [x for x, _ in work.word_audio(words.other_train)] if words is not None else []
+    noise = work.noise_files(work.recipe.augment.noise_kinds)
+    return BatchMaker(work.recipe, frontend, train, synth, context, clips, others,
+                      noise), context
 
 
 def _model(work: Work, weights: Path | None = None) -> Any:
@@ -160,6 +167,59 @@ def _take(gen: Any, n: int) -> list:
     return [next(gen) for _ in range(n)]
 
 
+def _evaluate_strangers(work: Work, lm: LogMel, runners: dict[str, Any],
+                        lm_file: Path | None) -> dict[str, Any]:
+    """Figures on the held-out speakers of data.speech_commands (none if the recipe has no
+    such data): {"strangers": {model+decoder: {set: scores}}, "reject": curve and choice}."""
+    from edgevoice.build.data import trim
+    from edgevoice.build.strangers import (
+        choose_threshold,
+        false_outputs,
+        reject_curve,
+        score_strangers,
+        stranger_sets,
+        word_score,
+    )
+
+    r = work.recipe
+    words = work.words()
+    if words is None:
+        return {}
+    e, rate = r.evaluate, r.frontend.sample_rate
+    files = work.noise_files((*e.word_noise_kinds, *e.heldout_noise_kinds))
+    others = [x for x, _ in work.word_audio(words.other_test)]
+    babble = [trim(x, rate) for x in others]  # held-out speakers, saying no vocabulary word
+    sets = stranger_sets(work.word_audio(words.test), others, babble, files, e, rate)
+    feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in (*sets.words, *sets.negatives)}
+    decoders: dict[str, Any] = {"": greedy_results(TOKENS, BLANK)}
+    default = ""
+    if r.export.decoder.get("name") == "beam":
+        default = "_beam_lm" if lm_file else "_beam"
+        decoders[default] = beam_results(r.export.decoder, TOKENS, BLANK, lm_file)
+    scores: dict[str, Any] = {}
+    kept: dict[str, Any] = {}
+    for name, run in runners.items():
+        by_decoder, results = score_strangers(run, feats, sets, decoders)
+        for suffix, by_set in by_decoder.items():
+            scores[name + suffix] = by_set
+        kept = results if name == "int8" else kept
+    curve = reject_curve(sets, kept[default])
+    chosen = choose_threshold(curve) if e.calibrate_reject else None
+    if chosen is not None:  # the shipped model and decoder with the threshold it ships with
+        at = {ts.name: word_score(ts.texts, kept[default][ts.name], chosen) for ts in sets.words}
+        at.update({ts.name: false_outputs(kept[default][ts.name], chosen)
+                   for ts in sets.negatives})
+        scores[f"int8{default}_reject"] = at
+        log.info("evaluate: reject threshold %.2f chosen on the held-out sets", chosen)
+    return {"strangers": scores,
+            "strangers_info": {"speakers": len({c.speaker for c in words.test}),
+                               "words": len(words.test),
+                               "train_speakers": work.need("prepare").get("word_train_speakers"),
+                               "other_words": len(words.other_test),
+                               "noise_clips": e.noise_clips, "decoder": default or "greedy"},
+            "reject": {"curve": curve, "threshold": chosen, "decoder": default or "greedy"}}
+
+
 def _float_runner(model: Any, context: int) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
     return lambda feats: float_logprobs(model, feats, context)
 
@@ -197,6 +257,7 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
         for suffix, by_set in score_model(run, feats, sets, decoders).items():
             accuracy[name + suffix] = by_set
             log.info("evaluate: %s %s", name + suffix, by_set)
+    strangers = _evaluate_strangers(work, lm, runners, bundle.lm_file)
     seconds = sum(len(x) for x in sets[0].audio) / frontend.sample_rate
     window, _ = streaming_shape(r.model)
     per_frame = macs_per_output_frame(r.model, frontend.n_mels, len(TOKENS))
@@ -217,6 +278,7 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
         },
         "latency": latency(am, feats["clean"], seconds),
         "decoder": dict(r.export.decoder),  # for the *_beam* entries; the others are greedy
+        **strangers,
     }
     (work.dir("evaluate") / "metrics.json").write_text(json.dumps(metrics, indent=1))
     return {"int8_clean_wer": accuracy["int8"]["clean"]["wer"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edgevoice.build.export import FSDD_CREDIT, credits_for, model_card
+from edgevoice.build.export import FSDD_CREDIT, SC_CREDIT, credits_for, model_card
 from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
 
 
@@ -15,7 +15,7 @@ def _card(overrides: dict) -> tuple[str, list[str]]:
 
 def test_own_phrases_card_does_not_claim_digits_or_fsdd() -> None:
     card, credits = _card({"data.fsdd": "", "data.manifests": ["my/manifest.jsonl"],
-                           "data.test_speakers": ["cara"],
+                           "data.test_speakers": ["cara"], "data.speech_commands": "",
                            "synth.phrases": ["turn on the lights", "stop"],
                            "synth.engines": ["flite"], "synth.accented": 0.0,
                            "export.description": "lights"})
@@ -29,15 +29,18 @@ def test_own_phrases_card_does_not_claim_digits_or_fsdd() -> None:
 def test_digits_card_credits_fsdd_and_names_the_accents() -> None:
     card, credits = _card({})
     assert FSDD_CREDIT in credits and FSDD_CREDIT in card
+    assert SC_CREDIT in credits and SC_CREDIT in card
     assert "Recognises connected English digit words" in card
     assert "50 % of the espeak-ng speakers with a second-language accent" in card
+    assert "Other words, noise and clicks were trained to yield nothing" in card
+    card, _ = _card({"data.speech_commands": "", "data.p_negative": 0.0})
     assert "Words outside zero-nine are not rejected" in card
 
 
 def test_synthetic_speech_is_only_claimed_when_it_was_trained_on() -> None:
     card, credits = _card({"data.p_synth": 0})
     assert "Synthetic speech" not in card.split("## Reproduce")[0]
-    assert credits == [FSDD_CREDIT]
+    assert credits == [FSDD_CREDIT, SC_CREDIT]
     card, _ = _card({"synth.engines": ["flite"]})  # accented applies to espeak-ng voices only
     assert "second-language accent" not in card.split("## Reproduce")[0]
 

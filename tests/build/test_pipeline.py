@@ -21,20 +21,34 @@ TINY = [
     "train.steps=12", "train.batch=4", "train.workers=0", "train.warmup=2",
     "prune.sparsity=0.5", "prune.branch=0.5", "prune.distill=1.0", "quantize.calibration=4",
     "evaluate.utterances=4", "evaluate.snrs=[10]", "export.decoder={name: beam, vocabulary: lm}",
+    "data.sc_heldout=0.3", "data.p_clips=0.3", "data.p_negative=0.2", "data.p_context=0.2",
+    "augment.p_onset=0.5", "augment.p_channel=0.5",
+    "augment.noise_kinds=[pink, impulsive, babble, 'file:exercise_bike']",
+    "evaluate.word_snrs=[10]", "evaluate.word_noise_kinds=[impulsive]",
+    "evaluate.heldout_noise_kinds=[music, 'file:dude_miaowing']", "evaluate.noise_clips=6",
+    "evaluate.calibrate_reject=true",
 ]
 
 
-def _args(small_fsdd: Path, work: Path, out: Path, *extra: str) -> list[str]:
-    sets = [a for s in TINY for a in ("--set", s)]
-    return ["recipe", "--fsdd", str(small_fsdd), "--work-dir", str(work), "--out", str(out),
+@pytest.fixture(scope="module")
+def data(small_fsdd: Path, small_speech_commands: Path) -> tuple[Path, Path]:
+    return small_fsdd, small_speech_commands
+
+
+def _args(data: tuple[Path, Path], work: Path, out: Path, *extra: str) -> list[str]:
+    fsdd, words = data
+    sets = [a for s in (*TINY, f"data.speech_commands={words}",
+                        f"data.noise_dir={words / 'background_noise'}") for a in ("--set", s)]
+    return ["recipe", "--fsdd", str(fsdd), "--work-dir", str(work), "--out", str(out),
             *sets, *extra]
 
 
 @pytest.fixture(scope="module")
-def built(small_fsdd: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def built(data: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+          ) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("build")
     work, out = root / "work", root / "bundle"
-    assert main(_args(small_fsdd, work, out)) == 0
+    assert main(_args(data, work, out)) == 0
     return work, out
 
 
@@ -69,7 +83,8 @@ def test_metrics_cover_float_pruned_int8_clean_and_noisy(built: tuple[Path, Path
     for model in ("float", "pruned", "int8", "float_beam_lm", "pruned_beam_lm", "int8_beam_lm"):
         assert set(m["accuracy"][model]) == {"clean", "snr10"}
         assert 0.0 <= m["accuracy"][model]["clean"]["wer"]
-    assert load_bundle(built[1]).decoder == {"name": "beam", "vocabulary": "lm"}
+    assert load_bundle(built[1]).decoder == {"name": "beam", "vocabulary": "lm",
+                                             "reject_threshold": m["reject"]["threshold"]}
     assert (built[1] / "lm.arpa").exists()
     assert m["heldout_speakers"] == ["lucas"] and "lucas" not in m["train_speakers"]
     assert m["cost"]["model_bytes"] == (built[1] / "model.tflite").stat().st_size
@@ -77,19 +92,42 @@ def test_metrics_cover_float_pruned_int8_clean_and_noisy(built: tuple[Path, Path
     assert m["latency"]["ms_per_audio_second"] > 0
 
 
+def test_strangers_figures_reject_threshold_and_plot_reach_the_bundle(
+        built: tuple[Path, Path]) -> None:
+    bundle = load_bundle(built[1])
+    m = bundle.metrics
+    sets = {"words_clean", "words_reverb", "words_impulsive_10dB", "words_music_10dB",
+            "words_dude_miaowing_10dB", "neg_words", "neg_noise"}
+    for model in ("float", "pruned", "int8", "int8_beam_lm", "int8_beam_lm_reject"):
+        assert set(m["strangers"][model]) == sets
+    clean = m["strangers"]["int8_beam_lm"]["words_clean"]
+    assert clean["clips"] == m["strangers_info"]["words"] > 0
+    assert 0.0 <= clean["onset_ins"] <= 1.0
+    assert m["strangers"]["int8"]["neg_noise"]["clips"] == 6
+    chosen = m["reject"]["threshold"]
+    assert chosen in [p["threshold"] for p in m["reject"]["curve"]]
+    assert bundle.decoder["reject_threshold"] == chosen
+    png = built[1] / "wer_by_snr.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "wer_by_snr.png" in bundle.raw["files"]  # hashed like every bundle file
+    card = (built[1] / "MODEL_CARD.md").read_text()
+    assert "## On strangers" in card and "Speech Commands" in card and "CC BY 4.0" in card
+    assert "dude_miaowing *" in card  # held-out noise kinds are marked as never heard
+
+
 def test_pruning_reaches_target_sparsity(built: tuple[Path, Path]) -> None:
     assert load_bundle(built[1]).metrics["sparsity"]["pruned"] == pytest.approx(0.5, abs=0.02)
 
 
 def test_a_pruning_branch_without_its_snapshot_fails_cleanly(
-        built: tuple[Path, Path], small_fsdd: Path, tmp_path: Path,
+        built: tuple[Path, Path], data: tuple[Path, Path], tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     import shutil
 
     work = tmp_path / "work"
     shutil.copytree(built[0], work)
     (work / "train" / "branch.weights.h5").unlink()
-    args = _args(small_fsdd, work, tmp_path / "bundle", "--force")
+    args = _args(data, work, tmp_path / "bundle", "--force")
     args[0] = "prune"
     assert main(args) == 1
     err = capsys.readouterr().err
@@ -98,17 +136,18 @@ def test_a_pruning_branch_without_its_snapshot_fails_cleanly(
 
 
 def test_second_run_resumes_and_skips_finished_stages(
-        built: tuple[Path, Path], small_fsdd: Path, caplog: pytest.LogCaptureFixture) -> None:
+        built: tuple[Path, Path], data: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
     work, out = built
     caplog.set_level("INFO", logger="edgevoice.build")
-    assert main(_args(small_fsdd, work, out)) == 0
+    assert main(_args(data, work, out)) == 0
     assert caplog.text.count("up to date, skipped") == 7
 
 
 def test_missing_data_folder_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture
                                            ) -> None:
     out = tmp_path / "bundle"
-    code = main(_args(tmp_path / "no-such-fsdd", tmp_path / "work", out))
+    code = main(_args((tmp_path / "no-such-fsdd", tmp_path), tmp_path / "work", out))
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
     assert err[-1].startswith("edgevoice-build: error: data folder") and "no-such-fsdd" in err[-1]
@@ -125,11 +164,12 @@ def test_unknown_recipe_key_fails_cleanly(tmp_path: Path, capsys: pytest.Capture
     assert not (tmp_path / "w").exists()
 
 
-def test_a_resumed_stage_counts_the_time_of_every_leg(small_fsdd: Path, tmp_path: Path) -> None:
+def test_a_resumed_stage_counts_the_time_of_every_leg(data: tuple[Path, Path], tmp_path: Path
+                                                      ) -> None:
     import json
 
     work, out = tmp_path / "work", tmp_path / "bundle"
-    args = _args(small_fsdd, work, out)
+    args = _args(data, work, out)
     args[0] = "prepare"
     assert main(args) == 0
     first = json.loads((work / "prepare" / "done.json").read_text())["seconds"]

@@ -1,0 +1,90 @@
+"""A bundle on strangers: isolated digits of held-out Speech Commands speakers, clean,
+reverberant and in each noise kind by SNR, and false outputs on other words and noise.
+
+The sets are exactly those of `edgevoice-build evaluate` for the default recipe (same
+held-out speakers by id hash, same seeds), so any bundle, including an older one that was
+built without this evaluation, is measured on the same audio. The INT8 model runs through
+the daemon's runtime and the bundle's own decoder (with its reject_threshold).
+
+    python benchmarks/strangers.py [--bundle builtin:digits] [--recipe RECIPE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from edgevoice.build.data import (
+    load_audio,
+    read_noise_dir,
+    read_speech_commands,
+    split_words,
+    trim,
+)
+from edgevoice.build.evaluate import beam_results, greedy_results
+from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
+from edgevoice.build.report import by_kind
+from edgevoice.build.strangers import score_strangers, stranger_sets
+from edgevoice.bundle import load_bundle
+from edgevoice.features import LogMel
+from edgevoice.runtime import open_acoustic_model
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--bundle", default="builtin:digits")
+    ap.add_argument("--recipe", default=str(DEFAULT_RECIPE),
+                    help="recipe whose data and evaluate sections define the sets")
+    args = ap.parse_args()
+    r = load_recipe(args.recipe)
+    e, rate = r.evaluate, r.frontend.sample_rate
+    bundle = load_bundle(args.bundle)
+    words = split_words(read_speech_commands(r.data.speech_commands), r.synth.phrases,
+                        r.data.sc_heldout, r.data.sc_test_speakers)
+    names = sorted({k[5:] for k in (*e.word_noise_kinds, *e.heldout_noise_kinds)
+                    if k.startswith("file:")})
+    files = read_noise_dir(r.data.noise_dir, names, rate)
+    test = [(load_audio(c, rate), c.text) for c in words.test]
+    others = [load_audio(c, rate) for c in words.other_test]
+    sets = stranger_sets(test, others, [trim(x, rate) for x in others], files, e, rate)
+    lm = LogMel(bundle.frontend)
+    feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in (*sets.words, *sets.negatives)}
+    am = open_acoustic_model(bundle)
+    decoder = dict(bundle.raw.get("decoder") or {"name": "greedy"})
+    decoders = {"greedy": greedy_results(bundle.tokens, bundle.blank)}
+    if decoder.get("name") == "beam":
+        decoders[f"bundle decoder ({', '.join(f'{k}={v}' for k, v in decoder.items())})"] = \
+            beam_results(decoder, bundle.tokens, bundle.blank, bundle.lm_file)
+    t0 = time.process_time()
+    scores, _ = score_strangers(lambda fs: [am.run_utterance(f) for f in fs], feats, sets,
+                                decoders)
+    cpu = time.process_time() - t0
+    audio = sum(len(x) for ts in (*sets.words, *sets.negatives) for x in ts.audio) / rate
+    print(f"bundle {args.bundle}: {bundle.raw.get('name')} {bundle.raw.get('version')}; "
+          f"{len(test)} digits by {len({c.speaker for c in words.test})} held-out speakers, "
+          f"{len(others)} other words, {e.noise_clips} noise-only clips; "
+          f"{cpu / audio:.4f} CPU-s per audio second (model + decoders)")
+    held = [k.removeprefix("file:") for k in e.heldout_noise_kinds]
+    for name, by_set in scores.items():
+        print(f"\n{name}")
+        clean, room = by_set["words_clean"], by_set["words_reverb"]
+        print(f"  clean WER {100 * clean['wer']:.1f} % (sub {100 * clean['sub']:.1f}, del "
+              f"{100 * clean['del']:.1f}, ins {100 * clean['ins']:.1f}; insertions at onset "
+              f"{100 * clean['onset_ins']:.1f} % of clips); reverberant {100 * room['wer']:.1f} %")
+        print(f"  false outputs: other words {100 * by_set['neg_words']['false_output']:.1f} %, "
+              f"noise only {100 * by_set['neg_noise']['false_output']:.1f} %")
+        kinds = by_kind(by_set)
+        snrs = sorted({s for v in kinds.values() for s in v}, reverse=True)
+        print("  WER %   " + "".join(f"{s:>8g}" for s in snrs) + "   (dB SNR)")
+        for kind, row in kinds.items():
+            label = kind + (" *" if kind in held else "")
+            print(f"  {label:<16}" + "".join(f"{100 * row[s]:8.1f}" for s in snrs))
+        avg = [row[s] for k, row in kinds.items() if k in ("impulsive", "babble")
+               for s in snrs if 5 <= s <= 15]
+        if avg:
+            print(f"  impulsive + babble, 5-15 dB average: {100 * sum(avg) / len(avg):.1f} %")
+    print("\n* noise kind held out from the default recipe's training")
+
+
+if __name__ == "__main__":
+    main()
