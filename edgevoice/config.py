@@ -145,8 +145,10 @@ def load_settings(raw: dict[str, Any], origin: str) -> tuple[Settings, Registry]
     return settings, registry
 
 
-def _choice(kind: str, block: Any, path: str, registry: Registry, errors: list[str]
-            ) -> Choice | None:
+def parse_choice(kind: str, block: Any, path: str, registry: Registry, errors: list[str]
+                 ) -> Choice | None:
+    """A component chosen by a YAML block (`name:` and its options), or None with the
+    problems appended to `errors`."""
     if not isinstance(block, dict) or not isinstance(block.get("name"), str):
         errors.append(f"{path}: needs `name: <{kind} name>`")
         return None
@@ -163,9 +165,9 @@ def _choice(kind: str, block: Any, path: str, registry: Registry, errors: list[s
 def resolve(core: CoreSchema, registry: Registry, origin: str) -> Settings:
     """Second pass: look up every component and validate its options."""
     errors: list[str] = []
-    source = _choice("source", core.source, "source", registry, errors)
-    stages = {k: _choice(k, getattr(core, k), k, registry, errors) for k in STAGES}
-    sinks = [_choice("sink", b, join("sinks", i), registry, errors)
+    source = parse_choice("source", core.source, "source", registry, errors)
+    stages = {k: parse_choice(k, getattr(core, k), k, registry, errors) for k in STAGES}
+    sinks = [parse_choice("sink", b, join("sinks", i), registry, errors)
              for i, b in enumerate(core.sinks)]
     if not core.sinks:
         errors.append("sinks: at least one sink is needed (e.g. `- name: stdout`)")

@@ -63,6 +63,20 @@ def build(choice: Choice, registry: Registry, ctx: Any) -> Any:
                           f"{type(exc).__name__}: {exc}") from exc
 
 
+def warn_denoise_mismatch(choice: Choice, bundle: Bundle) -> None:
+    """A model trained behind one denoiser hears different audio behind another: say so."""
+    trained = bundle.raw.get("denoise")
+    if not isinstance(trained, dict):
+        return  # a bundle from before the build recorded its denoiser
+    used = {"name": choice.name, **{k: v for k, v in vars(choice.options).items()}}
+    if trained.get("name") != choice.name or any(
+            used.get(k) != v for k, v in trained.items() if k != "name"):
+        want = ", ".join(f"{k}: {v}" for k, v in trained.items())
+        log.warning("%s: the model %r was trained behind denoise {%s}; this config uses %r, so "
+                    "it hears audio unlike its training (set %s to match)", choice.path,
+                    bundle.raw.get("name"), want, choice.name, choice.path)
+
+
 @dataclass
 class Utterance:
     id: str
@@ -84,6 +98,7 @@ class Pipeline:
         self.frame_samples = bundle.sample_rate * core.audio.frame_ms // 1000
         ctx = StageContext(core.site_id, bundle.sample_rate, self.frame_samples, bundle)
         st = settings.stages
+        warn_denoise_mismatch(st["denoise"], bundle)
         self.denoise = build(st["denoise"], registry, ctx)
         self.vad = build(st["vad"], registry, ctx)
         self.frontend = build(st["frontend"], registry, ctx)

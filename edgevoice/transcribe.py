@@ -51,6 +51,7 @@ class Transcriber:
             info = reader.info
             t0 = time.perf_counter()
             resampler = StreamResampler(info.sample_rate, self.bundle.sample_rate)
+            self.denoise.reset()  # each file is its own stream, as in the build's evaluation
             self.frontend.reset()
             self.model.reset()
             self.decoder.reset()

@@ -6,7 +6,7 @@ Waveform functions take float32 samples and a numpy Generator and return new flo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -244,6 +244,7 @@ class Augmenter:
         self.babble_sources = list(babble_sources)
         self.files = dict(noise_files or {})
         self.noise = NoiseBank(30.0, sample_rate)
+        self._denoiser: Callable[[np.ndarray], np.ndarray] | None = None
         absent = [k for k in settings.noise_kinds
                   if k.startswith(FILE_KIND) and k[len(FILE_KIND):] not in self.files]
         if absent and settings.p_noise:
@@ -271,7 +272,19 @@ class Augmenter:
         if s.p_channel and rng.random() < s.p_channel:
             x = household.channel(x, rng, rate)
         x = gain(x, rng.uniform(*s.gain_db))
-        return np.clip(x, -1.0, 1.0)
+        return self.denoise(np.clip(x, -1.0, 1.0))
+
+    def denoise(self, x: np.ndarray) -> np.ndarray:
+        """`x` through the recipe's denoiser (made on first use: each worker process has its
+        own, and the stage's native state never has to be pickled)."""
+        if self._denoiser is None:
+            from edgevoice.build.denoising import make_denoiser
+
+            self._denoiser = make_denoiser(self.s.denoise, self.rate) or (lambda x: x)
+        return self._denoiser(x)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_denoiser": None}
 
     def noise_kinds(self) -> list[str]:
         """The recipe's noise kinds this augmenter can make (babble needs recordings)."""

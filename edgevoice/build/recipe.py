@@ -107,6 +107,9 @@ class AugmentSettings:
     # Microphone and channel colouring after the room: band limits, EQ, clipping, codecs.
     p_channel: float = 0.0
     gain_db: tuple[float, float] = (-20.0, 6.0)
+    # The daemon's denoiser the model will run behind (its YAML `denoise:` block, e.g.
+    # {name: webrtc, noise_suppression: 2}): training and evaluation audio go through it too.
+    denoise: dict[str, Any] = field(default_factory=lambda: {"name": "none"})
     p_warp: float = 0.0  # vocal-tract-length warp of the mel axis (VTLP), per utterance
     warp: tuple[float, float] = (0.88, 1.12)  # frequency factor: > 1 moves formants up
     p_specaugment: float = 0.8

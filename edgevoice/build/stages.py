@@ -294,6 +294,8 @@ def bundle_meta(work: Work) -> dict[str, Any]:
     for key, value in model.items():
         meta.setdefault(key, value)
     meta["decoder"] = dict(r.export.decoder)
+    # The denoiser the model was trained behind: the daemon's `denoise:` should match it.
+    meta["denoise"] = dict(r.augment.denoise)
     meta["training"] = {"command": work.command, "recipe": r.to_dict()}
     return meta
 

@@ -142,7 +142,7 @@ def quantize_stage(work: Work) -> dict[str, Any]:
     feats = []
     for i, (x, _, _) in enumerate(_take(compose(train, rng, frontend.sample_rate),
                                         r.quantize.calibration)):
-        feats.append(lm.compute(maker.augment(x, rng) if i % 2 else x))
+        feats.append(lm.compute(maker.augment(x, rng) if i % 2 else maker.augment.denoise(x)))
     windows = list(calibration_windows(feats, window, context, r.model.chunk,
                                        limit=4 * r.quantize.calibration))
     blob = to_int8(model, r.model, window, windows, r.quantize.per_channel)
@@ -167,7 +167,19 @@ def _take(gen: Any, n: int) -> list:
     return [next(gen) for _ in range(n)]
 
 
-def _evaluate_strangers(work: Work, lm: LogMel, runners: dict[str, Any],
+def _features(work: Work, frontend: Any) -> Callable[[np.ndarray], np.ndarray]:
+    """Audio -> features as the daemon makes them behind the recipe's denoiser."""
+    from edgevoice.build.denoising import make_denoiser
+
+    lm = LogMel(frontend)
+    denoise = make_denoiser(work.recipe.augment.denoise, frontend.sample_rate)
+    if denoise is None:
+        return lm.compute
+    return lambda x: lm.compute(denoise(x))
+
+
+def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
+                        runners: dict[str, Any],
                         lm_file: Path | None) -> dict[str, Any]:
     """Figures on the held-out speakers of data.speech_commands (none if the recipe has no
     such data): {"strangers": {model+decoder: {set: scores}}, "reject": curve and choice}."""
@@ -190,7 +202,7 @@ def _evaluate_strangers(work: Work, lm: LogMel, runners: dict[str, Any],
     others = [x for x, _ in work.word_audio(words.other_test)]
     babble = [trim(x, rate) for x in others]  # held-out speakers, saying no vocabulary word
     sets = stranger_sets(work.word_audio(words.test), others, babble, files, e, rate)
-    feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in (*sets.words, *sets.negatives)}
+    feats = {ts.name: [lm(x) for x in ts.audio] for ts in (*sets.words, *sets.negatives)}
     decoders: dict[str, Any] = {"": greedy_results(TOKENS, BLANK)}
     default = ""
     if r.export.decoder.get("name") == "beam":
@@ -234,8 +246,8 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
     frontend = work.frontend()
     train, test, _ = work.banks()
     sets = heldout_sets(test, train, r.evaluate, frontend.sample_rate)
-    lm = LogMel(frontend)
-    feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in sets}
+    lm = _features(work, frontend)
+    feats = {ts.name: [lm(x) for x in ts.audio] for ts in sets}
     _, context = streaming_shape(r.model)
     # The INT8 model runs from a real bundle through the daemon's loader, runner and decoders.
     q = work.root / "quantize"

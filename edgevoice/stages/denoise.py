@@ -55,8 +55,13 @@ class WebRtcDenoise(Closeable):
         except ImportError:
             raise PluginError("denoise webrtc: `pip install 'edgevoice[denoise]'` "
                               "(webrtc-noise-gain)") from None
-        self._proc = AudioProcessor(options.auto_gain_dbfs, options.noise_suppression)
+        self._new = lambda: AudioProcessor(options.auto_gain_dbfs, options.noise_suppression)
+        self._proc = self._new()
         self._out = np.zeros(ctx.frame_samples, np.int16)
+
+    def reset(self) -> None:
+        """A new stream: forget the noise estimate and gain of the last one."""
+        self._proc = self._new()
 
     def process(self, frame: np.ndarray) -> np.ndarray:
         raw = frame.astype("<i2", copy=False).tobytes()
