@@ -15,7 +15,7 @@ import yaml
 from edgevoice.errors import BuildError, EdgevoiceError
 
 STAGE_HELP = {
-    "synth": "render the recipe's phrases with espeak-ng and flite (or --phrases to --out)",
+    "synth": "render the recipe's phrases with Debian's speech engines (or --phrases to --out)",
     "prepare": "read and split the data, compute the frontend normalisation",
     "train": "train the float CTC model (resumes from its checkpoint)",
     "prune": "prune to the target sparsity with fine-tuning",

@@ -123,3 +123,18 @@ def test_export_is_not_done_when_its_bundle_is_gone(tmp_path: Path) -> None:
     assert work.is_done("export")
     work.mark_done("evaluate", {})
     assert work.is_done("evaluate")
+
+
+def test_a_noise_kind_held_out_and_trained_on_is_refused(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "augment:\n  noise_kinds: [pink, music]\nevaluate:\n"
+                                "  heldout_noise_kinds: [music, 'file:cafe']\n")
+    assert "line 4: evaluate.heldout_noise_kinds: music held out and used in training at once" \
+        in msg and "line 2: augment.noise_kinds" in msg
+    _, msg = _refused(tmp_path, "evaluate:\n  word_noise_kinds: [pink, 'file:']\n")
+    assert "unknown noise kind(s) file:" in msg and "file:<name>" in msg
+
+
+def test_shares_of_clips_and_negatives_are_checked(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "data:\n  p_clips: 0.7\n  p_negative: 0.5\n  sc_heldout: 1.5\n")
+    assert "data.sc_heldout: 1.5 is not between 0 and 1" in msg
+    assert "line 2: data.p_clips: p_clips 0.7 + p_negative 0.5 is more than 1" in msg
