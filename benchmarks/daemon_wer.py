@@ -2,10 +2,11 @@
 INT8 model and decoder over a session of held-out digit strings separated by 1-2.5 s pauses,
 clean and with noise over the whole session (pauses included).
 
-WER is over the session's words in order, so a string split in two or two merged cost no
-words; the transcripts column and "strings right" (one transcript, exactly the string's words,
-no other string in it) show what splitting and merging cost a user. Needs FSDD in
-../shared/data/fsdd.
+WER is over the session's published words in order (a transcript marked `rejected` publishes
+nothing), so a string split in two or two merged cost no words; the transcripts column and
+"strings right" (one transcript, exactly the string's words, no other string in it) show what
+splitting and merging cost a user. Then the same session's noise alone, at the level it had at
+5 dB SNR: every transcript published there is a false output. Needs FSDD in ../shared/data/fsdd.
 
     python benchmarks/daemon_wer.py [--minutes 10] [--bundle builtin:digits] [--decoder beam]
                                     [--vad '{name: webrtcvad, aggressiveness: 3}']
@@ -24,8 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from daemon_perf import FSDD, RATE, compose_session  # noqa: E402
 
+KINDS = ("pink", "babble", "impulsive")
 CONDITIONS = [("clean", None, None)] + [(f"{kind} {snr:g} dB", kind, snr)
-                                         for kind in ("pink", "babble") for snr in (15, 10, 5)]
+                                         for kind in KINDS for snr in (15, 10, 5)]
+NOISE_ONLY_SNR = 5.0
 
 
 def run_daemon(wav: Path, out: Path, bundle: str, decoder: str, vad: dict) -> list[dict]:
@@ -65,7 +68,7 @@ def session_noise(kind: str, n: int, rng: np.random.Generator, sources: list[np.
     from edgevoice.build.augment import make_noise
 
     if kind != "babble":
-        return make_noise(kind, n, rng, sources)
+        return make_noise(kind, n, rng, sources, RATE)
     piece = 4 * RATE
     return np.concatenate([make_noise(kind, piece, rng, sources)
                            for _ in range(-(-n // piece))])[:n]
@@ -84,7 +87,6 @@ def main() -> None:
     vad = yaml.safe_load(args.vad)
     if not FSDD.is_dir():
         sys.exit(f"FSDD not found at {FSDD}: this benchmark needs ../shared/data/fsdd")
-    from edgevoice.audio import write_wav
     from edgevoice.build.augment import add_noise
     from edgevoice.build.data import WordBank, read_fsdd
     from edgevoice.build.evaluate import edit_operations
@@ -100,8 +102,9 @@ def main() -> None:
     print(f"session: {len(clean) / RATE:.0f} s, {len(strings)} strings, {words} words "
           f"(held-out speaker nicolas), decoder {args.decoder}")
     print(f"{'condition':14} {'WER %':>6} {'sub':>5} {'del':>5} {'ins':>5} "
-          f"{'transcripts':>12} {'strings right':>14}")
+          f"{'transcripts':>12} {'rejected':>9} {'strings right':>14}")
     ref_words = " ".join(refs).split()
+    noise_only = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         for i, (name, kind, snr) in enumerate(CONDITIONS):
@@ -110,15 +113,34 @@ def main() -> None:
                 rng = np.random.default_rng([11, i])
                 noise = session_noise(kind, len(clean), rng, sources)
                 audio = np.clip(add_noise(clean, noise, snr), -1.0, 1.0)
-            wav = tmp / f"session{i}.wav"
-            write_wav(wav, audio, RATE)
-            got = run_daemon(wav, tmp / f"out{i}.jsonl", args.bundle, args.decoder, vad)
-            got.sort(key=lambda p: p["start"])
-            hyp_words = " ".join(p.get("text", "") for p in got).split()
+                if snr == NOISE_ONLY_SNR:
+                    noise_only.append((kind, np.clip(audio - clean, -1.0, 1.0)))
+            got = _run(tmp, i, audio, args, vad)
+            published = [p for p in got if not p.get("rejected")]
+            hyp_words = " ".join(p.get("text", "") for p in published).split()
             sub, dele, ins = edit_operations(ref_words, hyp_words)
             print(f"{name:14} {100 * (sub + dele + ins) / len(ref_words):6.1f} {sub:5d} "
-                  f"{dele:5d} {ins:5d} {len(got):12d} "
-                  f"{strings_right(strings, got):8d} / {len(strings)}")
+                  f"{dele:5d} {ins:5d} {len(got):12d} {len(got) - len(published):9d} "
+                  f"{strings_right(strings, published):8d} / {len(strings)}")
+        minutes = len(clean) / RATE / 60
+        print(f"\nnoise alone ({minutes:.0f} min each, at its level in the {NOISE_ONLY_SNR:g} dB "
+              "session): transcripts published (not rejected), and their words")
+        for k, (kind, audio) in enumerate(noise_only):
+            got = _run(tmp, 100 + k, audio, args, vad)
+            published = [p for p in got if not p.get("rejected") and p.get("text")]
+            words = sum(len(p["text"].split()) for p in published)
+            print(f"{kind:14} {len(published):6d} published ({len(published) / minutes:.1f} per "
+                  f"minute), {words} words; {len(got) - len(published)} rejected or empty")
+
+
+def _run(tmp: Path, i: int, audio: np.ndarray, args: argparse.Namespace, vad: dict
+         ) -> list[dict]:
+    from edgevoice.audio import write_wav
+
+    wav = tmp / f"session{i}.wav"
+    write_wav(wav, audio, RATE)
+    got = run_daemon(wav, tmp / f"out{i}.jsonl", args.bundle, args.decoder, vad)
+    return sorted(got, key=lambda p: p["start"])
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ process trains; each batch is reproducible from its seed.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
 import threading
 from collections.abc import Generator, Iterator, Sequence
@@ -143,6 +144,9 @@ def _produce(maker: BatchMaker, seed: int, size: int, first: int, step: int,
 
     A thread sends while the next batches are made (at most `ahead` waiting)."""
     made: queue.Queue = queue.Queue(maxsize=ahead)
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a trainer killed outright runs no `finally`: do not outlive it
+        threading.Thread(target=lambda: (parent.join(), os._exit(0)), daemon=True).start()
 
     def send() -> None:
         while True:
