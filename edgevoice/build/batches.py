@@ -17,7 +17,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 
 from edgevoice.build.augment import Augmenter
-from edgevoice.build.data import WordBank, compose, encode_text, trim
+from edgevoice.build.data import WordBank, compose, encode_text, in_room, trim
 from edgevoice.build.recipe import Recipe
 from edgevoice.errors import BuildError
 from edgevoice.features import LogMel, LogMelSettings
@@ -80,7 +80,7 @@ class BatchMaker:
                     continue
                 if u < p_negative + p_clips:
                     x, text = self.words[int(rng.integers(len(self.words)))]
-                    yield self.augment(x, rng), text
+                    yield self.augment(self.framed(x, rng), rng), text
                     continue
             gen = synth if synth is not None and rng.random() < d.p_synth else real
             x, text, _ = next(gen)
@@ -96,7 +96,7 @@ class BatchMaker:
         kinds = self.augment.noise_kinds()
         pick = rng.random()
         if self.others and pick < 0.5:
-            return self.others[int(rng.integers(len(self.others)))]
+            return self.framed(self.others[int(rng.integers(len(self.others)))], rng)
         n = int(rng.uniform(0.5, 2.0) * self.rate)
         floor = 10 ** (rng.uniform(-70.0, -45.0) / 20)
         if kinds and pick < 0.8:
@@ -108,6 +108,13 @@ class BatchMaker:
             x = household.place_onset(x, rng, self.rate, (-6.0, 0.0)) * rng.uniform(0.05, 0.7)
         x = x + floor * rng.standard_normal(len(x)).astype(np.float32)
         return np.clip(x, -1.0, 1.0).astype(np.float32)
+
+    def framed(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """A whole clip with the recipe's room-noise edges (data.clip_edge)."""
+        edge = self.recipe.data.clip_edge
+        if not edge[1]:
+            return clip
+        return in_room(clip, rng, self.rate, edge, edge)
 
     def in_context(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """`x` with another word before or after it (rescaled to its level), after a pause."""

@@ -328,6 +328,19 @@ def compose(
         yield x, " ".join(chosen), speaker
 
 
+def in_room(x: np.ndarray, rng: np.random.Generator, sample_rate: int,
+            lead: tuple[float, float], tail: tuple[float, float],
+            floor_db: tuple[float, float] = (-65.0, -45.0)) -> np.ndarray:
+    """`x` with faint room noise before and after it (seconds drawn from `lead` and `tail`),
+    as the daemon hands an utterance on with its pre-roll and hang-over: a one-second clip
+    whose word runs to its last sample otherwise gives a causal model no frames to emit it."""
+    before = np.zeros(int(rng.uniform(*lead) * sample_rate), np.float32)
+    after = np.zeros(int(rng.uniform(*tail) * sample_rate), np.float32)
+    level = 10 ** (rng.uniform(*floor_db) / 20)
+    edges = (level * rng.standard_normal(len(before) + len(after))).astype(np.float32)
+    return np.concatenate((before + edges[: len(before)], x, after + edges[len(before):]))
+
+
 def _silence(seconds: float, sample_rate: int) -> np.ndarray:
     return np.zeros(int(seconds * sample_rate), np.float32)
 

@@ -41,6 +41,9 @@ class DataSettings:
                           # room and microphone as recorded) of a vocabulary word
     p_negative: float = 0.0  # share with no vocabulary word (other words, noise, clicks)
     p_context: float = 0.0  # share of composed utterances with another word before or after
+    # Seconds of faint room noise before and after each whole clip, as the daemon's pre-roll
+    # and hang-over frame an utterance ([0, 0] = the clip as it is).
+    clip_edge: tuple[float, float] = (0.0, 0.0)
     noise_dir: str = ""  # noise recordings, for the "file:<name>" noise kinds
 
 

@@ -12,10 +12,14 @@ from typing import Any
 import numpy as np
 
 from edgevoice.build.augment import FILE_KIND, add_noise, make_noise, reverb
+from edgevoice.build.data import in_room
 from edgevoice.build.evaluate import TestSet, edit_operations
 from edgevoice.build.recipe import EvaluateSettings
 from edgevoice.decoding import DecodeResult
 
+# The daemon's default VAD keeps 300 ms before speech and ends it after 400 ms of silence;
+# transcribe frames files with room noise at -55 dBFS.
+PREROLL, HANGOVER, EDGE_DB = 0.3, 0.4, -55.0
 WORD_RT60 = (0.3, 0.9)  # seconds: living rooms and kitchens, a little more than training's mean
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
 Results = Callable[[list[np.ndarray]], list[DecodeResult]]
@@ -34,8 +38,12 @@ class StrangerSets:
 def stranger_sets(words: Sequence[tuple[np.ndarray, str]], others: Sequence[np.ndarray],
                   babble: Sequence[np.ndarray], files: dict[str, np.ndarray],
                   s: EvaluateSettings, rate: int) -> StrangerSets:
-    """Every set is fixed by `s.seed`; babble is built from held-out speakers' words."""
-    audio, texts = [x for x, _ in words], [t for _, t in words]
+    """Every set is fixed by `s.seed`; babble is built from held-out speakers' words. Each
+    clip is framed as the daemon frames an utterance (its default pre-roll and hang-over of
+    faint room noise); the noise of a noisy set covers the whole framed clip."""
+    audio = [_framed(x, rate, [s.seed, 5, i]) for i, (x, _) in enumerate(words)]
+    texts = [t for _, t in words]
+    others = [_framed(x, rate, [s.seed, 6, i]) for i, x in enumerate(others)]
     sets = [TestSet("words_clean", audio, texts)]
     rooms = [reverb(x, np.random.default_rng([s.seed, 7, i]), rate, WORD_RT60)
              for i, x in enumerate(audio)]
@@ -51,6 +59,11 @@ def stranger_sets(words: Sequence[tuple[np.ndarray, str]], others: Sequence[np.n
     negatives = [TestSet("neg_words", list(others), [""] * len(others)),
                  noise_only(s, babble, files, rate)]
     return StrangerSets(sets, negatives)
+
+
+def _framed(x: np.ndarray, rate: int, seed: list[int]) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return in_room(x, rng, rate, (PREROLL, PREROLL), (HANGOVER, HANGOVER), (EDGE_DB, EDGE_DB))
 
 
 def noise_only(s: EvaluateSettings, babble: Sequence[np.ndarray], files: dict[str, np.ndarray],

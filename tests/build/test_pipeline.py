@@ -22,6 +22,7 @@ TINY = [
     "prune.sparsity=0.5", "prune.branch=0.5", "prune.distill=1.0", "quantize.calibration=4",
     "evaluate.utterances=4", "evaluate.snrs=[10]", "export.decoder={name: beam, vocabulary: lm}",
     "data.sc_heldout=0.3", "data.p_clips=0.3", "data.p_negative=0.2", "data.p_context=0.2",
+    "data.clip_edge=[0.1, 0.3]",
     "augment.p_onset=0.5", "augment.p_channel=0.5",
     "augment.noise_kinds=[pink, impulsive, babble, 'file:exercise_bike']",
     "evaluate.word_snrs=[10]", "evaluate.word_noise_kinds=[impulsive]",

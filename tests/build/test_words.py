@@ -72,3 +72,14 @@ def test_noise_recordings_are_read_and_a_missing_one_is_named(
     with pytest.raises(BuildError, match="data.noise_dir.*does not exist"):
         read_noise_dir(tmp_path / "none", ["kitchen"], 16000)
     assert read_noise_dir("", [], 16000) == {}
+
+
+def test_a_clip_in_a_room_keeps_its_samples_between_faint_edges() -> None:
+    from edgevoice.build.data import in_room
+
+    x = np.ones(1000, np.float32) * 0.5
+    y = in_room(x, np.random.default_rng(0), 16000, (0.1, 0.1), (0.2, 0.2), (-60.0, -60.0))
+    assert len(y) == 1600 + 1000 + 3200
+    np.testing.assert_array_equal(y[1600:2600], x)
+    edges = np.concatenate((y[:1600], y[2600:]))
+    assert 0.0 < np.sqrt(np.mean(edges**2)) < 2e-3  # room noise, never digital silence
