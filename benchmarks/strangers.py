@@ -14,17 +14,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from edgevoice.build.data import (
-    load_audio,
-    read_noise_dir,
-    read_speech_commands,
-    split_words,
-    trim,
-)
 from edgevoice.build.evaluate import beam_results, greedy_results
 from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
 from edgevoice.build.report import by_kind
-from edgevoice.build.strangers import score_strangers, stranger_sets
+from edgevoice.build.strangers import recipe_sets, score_strangers
 from edgevoice.bundle import load_bundle
 from edgevoice.features import LogMel
 from edgevoice.runtime import open_acoustic_model
@@ -39,14 +32,7 @@ def main() -> None:
     r = load_recipe(args.recipe)
     e, rate = r.evaluate, r.frontend.sample_rate
     bundle = load_bundle(args.bundle)
-    words = split_words(read_speech_commands(r.data.speech_commands), r.synth.phrases,
-                        r.data.sc_heldout, r.data.sc_test_speakers)
-    names = sorted({k[5:] for k in (*e.word_noise_kinds, *e.heldout_noise_kinds)
-                    if k.startswith("file:")})
-    files = read_noise_dir(r.data.noise_dir, names, rate)
-    test = [(load_audio(c, rate), c.text) for c in words.test]
-    others = [load_audio(c, rate) for c in words.other_test]
-    sets = stranger_sets(test, others, [trim(x, rate) for x in others], files, e, rate)
+    sets, speakers = recipe_sets(r)
     lm = LogMel(bundle.frontend)
     feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in (*sets.words, *sets.negatives)}
     am = open_acoustic_model(bundle)
@@ -61,8 +47,8 @@ def main() -> None:
     cpu = time.process_time() - t0
     audio = sum(len(x) for ts in (*sets.words, *sets.negatives) for x in ts.audio) / rate
     print(f"bundle {args.bundle}: {bundle.raw.get('name')} {bundle.raw.get('version')}; "
-          f"{len(test)} digits by {len({c.speaker for c in words.test})} held-out speakers, "
-          f"{len(others)} other words, {e.noise_clips} noise-only clips; "
+          f"{len(sets.words[0].texts)} digits by {speakers} held-out speakers, "
+          f"{len(sets.negatives[0].texts)} other words, {e.noise_clips} noise-only clips; "
           f"{cpu / audio:.4f} CPU-s per audio second (model + decoders)")
     held = [k.removeprefix("file:") for k in e.heldout_noise_kinds]
     for name, by_set in scores.items():
