@@ -204,9 +204,10 @@ class EvaluateSettings:
     # Noise kinds kept out of training (never in augment.noise_kinds), reported on their own.
     heldout_noise_kinds: tuple[str, ...] = ()
     noise_clips: int = 60  # one-second noise-only clips for the false-output rate
-    # Choose the bundle decoder's reject_threshold on the held-out words and negatives (the
-    # fewest words lost + wrong + false outputs); the card shows the whole trade-off.
+    # Choose the bundle decoder's reject_threshold on the held-out words and negatives: the
+    # lowest that keeps false outputs at most max_false_output; the card shows the trade-off.
     calibrate_reject: bool = False
+    max_false_output: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -315,10 +316,11 @@ def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
     """Probabilities and shares (p_*, accented, accent_strength) lie in [0, 1]; so do the
     averaging decay and distillation weight in theirs."""
     problems = []
-    for section in ("data", "synth", "augment"):
+    for section in ("data", "synth", "augment", "evaluate"):
         values = dataclasses.asdict(getattr(recipe, section))
         for key, value in values.items():
-            share = key.startswith("p_") or key in ("accented", "accent_strength", "sc_heldout")
+            share = key.startswith("p_") or key in ("accented", "accent_strength", "sc_heldout",
+                                                    "max_false_output")
             if share and not 0.0 <= value <= 1.0:
                 problems.append(f"{_at(f'{section}.{key}', lines)}: {value} is not between 0 "
                                 "and 1")

@@ -216,7 +216,7 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
             scores[name + suffix] = by_set
         kept = results if name == "int8" else kept
     curve = reject_curve(sets, kept[default])
-    chosen = choose_threshold(curve) if e.calibrate_reject else None
+    chosen = choose_threshold(curve, e.max_false_output) if e.calibrate_reject else None
     if chosen is not None:  # the shipped model and decoder with the threshold it ships with
         at = {ts.name: word_score(ts.texts, kept[default][ts.name], chosen) for ts in sets.words}
         at.update({ts.name: false_outputs(kept[default][ts.name], chosen)

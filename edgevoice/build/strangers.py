@@ -155,13 +155,13 @@ def reject_curve(sets: StrangerSets, results: dict[str, list[DecodeResult]]
     return curve
 
 
-def choose_threshold(curve: Sequence[dict[str, float]]) -> float:
-    """The threshold with the fewest mistakes of any kind, one clean word against one negative
-    clip: a word lost, a wrong word and a false output each count once (the lowest such)."""
-    def cost(p: dict[str, float]) -> float:
-        return p["lost"] + p["wrong"] + p["false_output"]
-
-    return min(curve, key=lambda p: (round(cost(p), 6), p["threshold"]))["threshold"]
+def choose_threshold(curve: Sequence[dict[str, float]], max_false_output: float) -> float:
+    """The lowest threshold whose false-output rate is at most `max_false_output` (each word
+    it rejects is one a user loses), or, if none reaches it, the one with the fewest."""
+    ok = [p for p in curve if p["false_output"] <= max_false_output]
+    if ok:
+        return min(p["threshold"] for p in ok)
+    return min(curve, key=lambda p: (p["false_output"], p["threshold"]))["threshold"]
 
 
 def recipe_sets(recipe: Any) -> tuple[StrangerSets, int]:

@@ -42,7 +42,7 @@ def test_false_outputs_count_published_text_only() -> None:
     assert false_outputs(results, threshold=0.5)["false_output"] == 0.25
 
 
-def test_the_threshold_with_fewest_mistakes_is_chosen() -> None:
+def test_the_lowest_threshold_within_the_false_output_target_is_chosen() -> None:
     clean = evaluate.TestSet("words_clean", [np.zeros(1)] * 4, ["one", "two", "three", "four"])
     neg = evaluate.TestSet("neg_words", [np.zeros(1)] * 4, [""] * 4)
     sets = StrangerSets([clean], [neg])
@@ -53,5 +53,7 @@ def test_the_threshold_with_fewest_mistakes_is_chosen() -> None:
     assert at[0.0] == {"threshold": 0.0, "right": 1.0 * 3 / 4, "wrong": 0.25, "lost": 0.0,
                        "false_output": 0.75}
     assert at[0.3]["false_output"] == 0.0 and at[0.3]["lost"] == 0.25
-    # 0.3 removes three false outputs and the wrong word for one word lost: fewest mistakes
-    assert choose_threshold(curve) == 0.3
+    assert choose_threshold(curve, 0.3) == 0.25  # the lowest with at most 30 % false outputs
+    assert choose_threshold(curve, 0.0) == 0.3
+    never = [{**p, "false_output": 0.5 + p["threshold"] / 10} for p in curve]
+    assert choose_threshold(never, 0.05) == 0.0  # none reaches it: the fewest false outputs
