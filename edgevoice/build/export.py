@@ -228,8 +228,9 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> st
               + ", plus synthetic voices" * _synth_used(recipe)
               + ": expect higher error rates for children, strong accents, far-field microphones "
               "and real noise unlike the synthetic noise above. "
-              + (("Other words, noise and clicks were trained to yield nothing, and the "
-                  "confidence threshold rejects more; see the false-output figures above.")
+              + (("Other words, noise and clicks were trained to yield nothing, yet some "
+                  "still come out as digits (the false outputs above); a decoder "
+                  "reject_threshold trades digits for fewer of them (the trade-off table).")
                  if negatives else
                  ("Words outside zero-nine" if digits else "Words outside the training data")
                  + " are not rejected."))
