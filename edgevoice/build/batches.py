@@ -153,7 +153,11 @@ def _produce(maker: BatchMaker, seed: int, size: int, first: int, step: int,
     made: queue.Queue = queue.Queue(maxsize=ahead)
     parent = multiprocessing.parent_process()
     if parent is not None:  # a trainer killed outright runs no `finally`: do not outlive it
-        threading.Thread(target=lambda: (parent.join(), os._exit(0)), daemon=True).start()
+        def orphaned() -> None:
+            parent.join()
+            os._exit(0)
+
+        threading.Thread(target=orphaned, daemon=True).start()
 
     def send() -> None:
         while True:

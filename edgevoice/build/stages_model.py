@@ -183,25 +183,20 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
                         lm_file: Path | None) -> dict[str, Any]:
     """Figures on the held-out speakers of data.speech_commands (none if the recipe has no
     such data): {"strangers": {model+decoder: {set: scores}}, "reject": curve and choice}."""
-    from edgevoice.build.data import trim
     from edgevoice.build.strangers import (
         choose_threshold,
         false_outputs,
+        recipe_sets,
         reject_curve,
         score_strangers,
-        stranger_sets,
         word_score,
     )
 
     r = work.recipe
-    words = work.words()
-    if words is None:
+    if not r.data.speech_commands:
         return {}
-    e, rate = r.evaluate, r.frontend.sample_rate
-    files = work.noise_files((*e.word_noise_kinds, *e.heldout_noise_kinds))
-    others = [x for x, _ in work.word_audio(words.other_test)]
-    babble = [trim(x, rate) for x in others]  # held-out speakers, saying no vocabulary word
-    sets = stranger_sets(work.word_audio(words.test), others, babble, files, e, rate)
+    e = r.evaluate
+    sets, speakers = recipe_sets(r)  # the sets benchmarks/strangers.py measures too
     feats = {ts.name: [lm(x) for x in ts.audio] for ts in (*sets.words, *sets.negatives)}
     decoders: dict[str, Any] = {"": greedy_results(TOKENS, BLANK)}
     default = ""
@@ -224,10 +219,9 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
         scores[f"int8{default}_reject"] = at
         log.info("evaluate: reject threshold %.2f chosen on the held-out sets", chosen)
     return {"strangers": scores,
-            "strangers_info": {"speakers": len({c.speaker for c in words.test}),
-                               "words": len(words.test),
+            "strangers_info": {"speakers": speakers, "words": len(sets.words[0].texts),
                                "train_speakers": work.need("prepare").get("word_train_speakers"),
-                               "other_words": len(words.other_test),
+                               "other_words": len(sets.negatives[0].texts),
                                "noise_clips": e.noise_clips, "decoder": default or "greedy"},
             "reject": {"curve": curve, "threshold": chosen, "decoder": default or "greedy"}}
 
