@@ -167,21 +167,19 @@ def choose_threshold(curve: Sequence[dict[str, float]], max_false_output: float)
 def recipe_sets(recipe: Any) -> tuple[StrangerSets, int]:
     """The stranger sets of a recipe (its data and evaluate sections) straight from the data
     folders, as `edgevoice-build evaluate` builds them: (sets, speakers of the words)."""
-    from edgevoice.build.data import (
-        load_audio,
-        read_noise_dir,
-        read_speech_commands,
-        split_words,
-        trim,
-    )
+    from pathlib import Path
 
+    from edgevoice.build.data import trim
+    from edgevoice.build.stages import Work
+    from edgevoice.errors import BuildError
+
+    work = Work(recipe, Path(recipe.work_dir))  # only read from: nothing is built
+    words = work.words()
+    if words is None:
+        raise BuildError("recipe data.speech_commands is empty: no strangers to measure")
     e, rate = recipe.evaluate, recipe.frontend.sample_rate
-    words = split_words(read_speech_commands(recipe.data.speech_commands), recipe.synth.phrases,
-                        recipe.data.sc_heldout, recipe.data.sc_test_speakers)
-    names = sorted({kind_label(k) for k in (*e.word_noise_kinds, *e.heldout_noise_kinds)
-                    if k.startswith(FILE_KIND)})
-    files = read_noise_dir(recipe.data.noise_dir, names, rate)
-    test = [(load_audio(c, rate), c.text) for c in words.test]
-    others = [load_audio(c, rate) for c in words.other_test]
-    sets = stranger_sets(test, others, [trim(x, rate) for x in others], files, e, rate)
+    files = work.noise_files((*e.word_noise_kinds, *e.heldout_noise_kinds))
+    others = [x for x, _ in work.word_audio(words.other_test)]
+    babble = [trim(x, rate) for x in others]  # held-out speakers, saying no vocabulary word
+    sets = stranger_sets(work.word_audio(words.test), others, babble, files, e, rate)
     return sets, len({c.speaker for c in words.test})
