@@ -34,7 +34,7 @@ def compose_session(minutes: float, seed: int = 7
                     ) -> tuple[np.ndarray, list[float], list[tuple[float, str]]]:
     """Held-out digit strings separated by 1-2.5 s pauses; returns audio, speech end times and
     each string's (start time, text)."""
-    from edgevoice.build.data import WordBank, heldout_utterances, read_fsdd
+    from edgevoice.training.data import WordBank, heldout_utterances, read_fsdd
 
     clips = [c for c in read_fsdd(FSDD) if c.speaker == "nicolas"]
     bank = WordBank.from_clips(clips, RATE)

@@ -65,7 +65,7 @@ def session_noise(kind: str, n: int, rng: np.random.Generator, sources: list[np.
                   ) -> np.ndarray:
     """Noise for the whole session, as dense as the model evaluation's: babble is made in
     4-second pieces (its gaps between words grow with the length asked for)."""
-    from edgevoice.build.augment import make_noise
+    from edgevoice.training.augment import make_noise
 
     if kind != "babble":
         return make_noise(kind, n, rng, sources, RATE)
@@ -87,9 +87,9 @@ def main() -> None:
     vad = yaml.safe_load(args.vad)
     if not FSDD.is_dir():
         sys.exit(f"FSDD not found at {FSDD}: this benchmark needs ../shared/data/fsdd")
-    from edgevoice.build.augment import add_noise
-    from edgevoice.build.data import WordBank, read_fsdd
-    from edgevoice.build.evaluate import edit_operations
+    from edgevoice.training.augment import add_noise
+    from edgevoice.training.data import WordBank, read_fsdd
+    from edgevoice.training.evaluate import edit_operations
 
     clean, ends, starts = compose_session(args.minutes)
     strings = [(s, e, text) for (s, text), e in zip(starts, ends, strict=True)]

@@ -34,7 +34,7 @@ def heldout_speakers(bundle) -> tuple[str, ...]:
         for section in (raw, raw.get("training") or {}, raw.get("metrics") or {}):
             if isinstance(section, dict) and section.get(key):
                 return tuple(section[key])
-    from edgevoice.build.recipe import DataSettings
+    from edgevoice.training.recipe import DataSettings
 
     return DataSettings().test_speakers
 
@@ -42,10 +42,10 @@ def heldout_speakers(bundle) -> tuple[str, ...]:
 def heldout_posteriors(bundle, n: int, seed: int, snr_db: float | None, fsdd: Path = FSDD
                        ) -> list[tuple[np.ndarray, str, float]]:
     """(log posteriors, reference text, seconds of audio) for n held-out digit strings."""
-    from edgevoice.build.augment import add_noise, coloured_noise
-    from edgevoice.build.data import WordBank, heldout_utterances, read_fsdd
     from edgevoice.features import LogMel
     from edgevoice.runtime import open_acoustic_model
+    from edgevoice.training.augment import add_noise, coloured_noise
+    from edgevoice.training.data import WordBank, heldout_utterances, read_fsdd
 
     speakers = heldout_speakers(bundle)
     clips = [c for c in read_fsdd(fsdd) if c.speaker in speakers]
@@ -66,7 +66,7 @@ def heldout_posteriors(bundle, n: int, seed: int, snr_db: float | None, fsdd: Pa
 
 def digits_lm(order: int = 3, sentences: int = 5000, seed: int = 0) -> Path:
     """A digit-string LM built with edgevoice-build's builder from random digit strings."""
-    from edgevoice.build.lm import build_arpa
+    from edgevoice.training.lm import build_arpa
 
     rng = np.random.default_rng(seed)
     corpus = [" ".join(rng.choice(DIGITS, size=int(rng.integers(1, 8))))
@@ -97,7 +97,7 @@ def synthetic_posteriors(n: int, seed: int, tokens: tuple[str, ...], blank: int,
 
 def wer_counts(ref: str, hyp: str) -> tuple[int, int]:
     """(word edits, reference words), with the build tool's edit distance."""
-    from edgevoice.build.evaluate import edit_distance
+    from edgevoice.training.evaluate import edit_distance
 
     r = ref.split()
     return edit_distance(r, hyp.split()), len(r)

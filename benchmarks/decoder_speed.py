@@ -61,7 +61,7 @@ def main() -> None:
         sets["held-out clean"] = heldout_posteriors(bundle, args.utterances, 11, None)
         sets["held-out 5 dB"] = heldout_posteriors(bundle, args.utterances, 12, 5.0)
     else:
-        from edgevoice.build.data import BLANK, TOKENS
+        from edgevoice.training.data import BLANK, TOKENS
 
         ctx = DecoderContext.create(TOKENS, BLANK, 0.02)
         sets["synthetic"] = synthetic_posteriors(args.utterances, 11, TOKENS, BLANK)

@@ -19,11 +19,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgevoice.build.cli import main as build_main
-from edgevoice.build.compare import pair, report
-from edgevoice.build.recipe import DEFAULT_RECIPE
 from edgevoice.bundle import load_bundle
 from edgevoice.errors import EdgevoiceError
+from edgevoice.training.cli import main as build_main
+from edgevoice.training.compare import pair, report
+from edgevoice.training.recipe import DEFAULT_RECIPE
 
 
 def main() -> None:

@@ -22,12 +22,12 @@ import numpy as np
 import yaml
 
 from edgevoice.audio import to_int16
-from edgevoice.build.data import DIGIT_WORDS, WordBank, read_fsdd, split_by_speaker
-from edgevoice.build.evaluate import TestSet, beam_decode, greedy_texts, heldout_sets, wer
-from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
 from edgevoice.bundle import load_bundle
 from edgevoice.features import LogMel
 from edgevoice.runtime import open_acoustic_model
+from edgevoice.training.data import DIGIT_WORDS, WordBank, read_fsdd, split_by_speaker
+from edgevoice.training.evaluate import TestSet, beam_decode, greedy_texts, heldout_sets, wer
+from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
 
 RATE = 16000
 GRAMMAR = ("#JSGF V1.0;\ngrammar digits;\npublic <digits> = ( "

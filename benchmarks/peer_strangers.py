@@ -26,14 +26,14 @@ from pathlib import Path
 import numpy as np
 
 from edgevoice.audio import to_int16
-from edgevoice.build.data import DIGIT_WORDS
-from edgevoice.build.evaluate import TestSet, beam_results, greedy_results
-from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
-from edgevoice.build.strangers import false_outputs, recipe_sets, word_score
 from edgevoice.bundle import load_bundle
 from edgevoice.decoding import DecodeResult
 from edgevoice.features import LogMel
 from edgevoice.runtime import open_acoustic_model
+from edgevoice.training.data import DIGIT_WORDS
+from edgevoice.training.evaluate import TestSet, beam_results, greedy_results
+from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
+from edgevoice.training.strangers import false_outputs, recipe_sets, word_score
 
 RATE = 16000  # what PocketSphinx's en-us model and Whisper take
 SETS = ("words_clean", "words_babble_10dB", "words_impulsive_10dB", "words_music_10dB",

@@ -14,13 +14,13 @@ from __future__ import annotations
 import argparse
 import time
 
-from edgevoice.build.evaluate import beam_results, greedy_results
-from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
-from edgevoice.build.report import by_kind
-from edgevoice.build.strangers import recipe_sets, score_strangers
 from edgevoice.bundle import load_bundle
 from edgevoice.features import LogMel
 from edgevoice.runtime import open_acoustic_model
+from edgevoice.training.evaluate import beam_results, greedy_results
+from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
+from edgevoice.training.report import by_kind
+from edgevoice.training.strangers import recipe_sets, score_strangers
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
     python benchmarks/train_default.py [--force]
 
-is the same as `edgevoice-build recipe edgevoice/build/recipes/digits.yaml` (add --force to
+is the same as `edgevoice-build recipe edgevoice/training/recipes/digits.yaml` (add --force to
 rebuild every stage instead of resuming), followed by a summary of the bundle's metrics.
 """
 
@@ -13,17 +13,17 @@ import sys
 import time
 from pathlib import Path
 
-from edgevoice.build.cli import main as build_main
-from edgevoice.build.export import metrics_table
-from edgevoice.build.recipe import DEFAULT_RECIPE, load_recipe
 from edgevoice.bundle import load_bundle
+from edgevoice.training.cli import main as build_main
+from edgevoice.training.export import metrics_table
+from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--force", action="store_true", help="re-run every stage")
     # Relative to the working directory when inside it, so the model card's "reproduce" command
-    # reads `edgevoice-build recipe edgevoice/build/recipes/digits.yaml`, not a path of this host.
+    # reads `edgevoice-build recipe edgevoice/training/recipes/digits.yaml`, not a host path.
     default = DEFAULT_RECIPE.resolve()
     if default.is_relative_to(Path.cwd()):
         default = default.relative_to(Path.cwd())

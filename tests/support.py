@@ -184,7 +184,7 @@ class DyingBatchMaker:
         import os
         import signal
 
-        from edgevoice.build.batches import Batch
+        from edgevoice.training.batches import Batch
 
         self.made += 1
         if self.made == 4:

@@ -126,7 +126,7 @@ def test_digits_are_recognised(tmp_path, bundle_dir, broker, recorder, digits_wa
                     "--broker", broker.url)
     assert out.returncode == 0, out.stderr
     texts = [t["text"] for t in recorder.wait_for("transcript", 2)]
-    from edgevoice.build.evaluate import edit_distance
+    from edgevoice.training.evaluate import edit_distance
 
     words = " ".join(texts).split()
     digits = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}

@@ -9,10 +9,10 @@ import random
 import pytest
 import yaml
 
-from edgevoice.build.lm import add_parser, build_arpa, expand_grammar, read_sentences
 from edgevoice.bundle import load_bundle, write_manifest
 from edgevoice.errors import BundleError, LMError
 from edgevoice.lm import EOS, UNK, load_lm
+from edgevoice.training.lm import add_parser, build_arpa, expand_grammar, read_sentences
 
 DIGITS = "zero one two three four five six seven eight nine".split()
 

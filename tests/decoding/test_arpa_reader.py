@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from ctc_frames import TOKENS
 
-from edgevoice.build.lm import build_arpa
 from edgevoice.errors import LMError
 from edgevoice.lm import check_spellable, kenlm_available, load_lm
+from edgevoice.training.lm import build_arpa
 
 TINY = """\
 

@@ -7,11 +7,11 @@ import pytest
 from ctc_frames import logprobs, noisy, spell
 
 from edgevoice.beam import BeamDecoder, BeamOptions, HotWord
-from edgevoice.build.lm import build_arpa, expand_grammar
 from edgevoice.decoding import GreedyDecoder, GreedyOptions
 from edgevoice.errors import ConfigError, LMError
 from edgevoice.lm import kenlm_available
 from edgevoice.options import validate
+from edgevoice.training.lm import build_arpa, expand_grammar
 
 DIGITS = "zero one two three four five six seven eight nine".split()
 COMMANDS = "turn (on|off) the (kitchen|bedroom) light"

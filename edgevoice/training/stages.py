@@ -1,0 +1,328 @@
+"""The build stages (synth, prepare, train, prune, quantize, evaluate, export) over a work dir.
+
+Each stage writes into `<work_dir>/<stage>/` and finishes with `done.json`, which records a
+fingerprint of the recipe sections the stage depends on: a stage whose inputs did not change is
+skipped, so an interrupted `recipe` run resumes where it stopped (training from its checkpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgevoice.errors import BuildError
+from edgevoice.features import LogMel, LogMelSettings
+from edgevoice.training.data import (
+    Clip,
+    WordBank,
+    WordClips,
+    compose,
+    load_audio,
+    read_fsdd,
+    read_manifest,
+    read_noise_dir,
+    read_speech_commands,
+    split_by_speaker,
+    split_words,
+)
+from edgevoice.training.recipe import Recipe
+
+log = logging.getLogger("edgevoice.training")
+STAGES = ("synth", "prepare", "train", "prune", "quantize", "evaluate", "export")
+DEPENDS = {
+    "synth": ("synth",),
+    "prepare": ("synth", "data", "frontend"),
+    # prune.branch: training keeps the weights of the step a pruning branch starts from.
+    "train": ("synth", "data", "frontend", "augment", "model", "train", "prune.branch"),
+}
+DEPENDS["prune"] = (*DEPENDS["train"], "prune")
+DEPENDS["quantize"] = (*DEPENDS["prune"], "quantize")
+# evaluate decodes with the bundle's decoder and LM; where the bundle goes or what it is called
+# does not change a figure, so a new --out only re-exports.
+DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate", "export.decoder", "export.lm_order")
+DEPENDS["export"] = (*DEPENDS["evaluate"], "export")
+
+
+@dataclass
+class Work:
+    """A recipe and its work directory; the stages read each other's outputs through it."""
+
+    recipe: Recipe
+    root: Path
+    command: str = "edgevoice-build recipe"
+
+    def dir(self, stage: str) -> Path:
+        path = self.root / stage
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def fingerprint(self, stage: str) -> str:
+        d = self.recipe.to_dict()
+        parts = {}
+        for key in DEPENDS[stage]:
+            section, _, field = key.partition(".")
+            parts[key] = d[section][field] if field else d[section]
+        text = json.dumps(parts, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def is_done(self, stage: str) -> bool:
+        marker = self.root / stage / "done.json"
+        if not marker.exists():
+            return False
+        if stage == "export" and not (Path(self.recipe.export.out) / "bundle.yaml").exists():
+            return False  # the bundle was moved or deleted since: write it again
+        return json.loads(marker.read_text()).get("fingerprint") == self.fingerprint(stage)
+
+    def mark_done(self, stage: str, info: dict[str, Any]) -> None:
+        info = {"fingerprint": self.fingerprint(stage), **info}
+        tmp = self.dir(stage) / "done.json.tmp"
+        tmp.write_text(json.dumps(info, indent=2))
+        tmp.replace(self.root / stage / "done.json")
+
+    def info(self, stage: str) -> dict[str, Any]:
+        marker = self.root / stage / "done.json"
+        if not marker.exists():
+            raise BuildError(f"stage {stage!r} has not run in {self.root}: run "
+                             f"`edgevoice-build {stage}` (or `edgevoice-build recipe`) first")
+        return json.loads(marker.read_text())
+
+    def need(self, stage: str) -> dict[str, Any]:
+        info = self.info(stage)
+        if info.get("fingerprint") != self.fingerprint(stage):
+            raise BuildError(f"stage {stage!r} in {self.root} was built from a different recipe; "
+                             f"run `edgevoice-build {stage}` again")
+        return info
+
+    # Data shared by the stages -------------------------------------------------------------
+
+    def clips(self) -> tuple[list[Clip], list[Clip], list[Clip]]:
+        """(train, test, synthetic) clips."""
+        d = self.recipe.data
+        try:
+            clips = read_fsdd(d.fsdd) if d.fsdd else []
+        except BuildError as exc:
+            if d.manifests and not Path(d.fsdd).is_dir():  # the default left in by mistake
+                raise BuildError(f"{exc} (or, to train from the manifests alone, set data.fsdd "
+                                 "to \"\")") from None
+            raise
+        for m in d.manifests:
+            clips += read_manifest(m)
+        if not clips:
+            raise BuildError("recipe data: no fsdd folder and no manifests: nothing to train on")
+        train, test = split_by_speaker(clips, d.test_speakers)
+        synth: list[Clip] = []
+        manifest = self.root / "synth" / "audio" / "manifest.jsonl"
+        if self.recipe.synth.enabled and d.p_synth > 0:
+            self.need("synth")
+            synth = read_manifest(manifest)
+        return train, test, synth
+
+    def banks(self) -> tuple[WordBank, WordBank, WordBank | None]:
+        rate = self.recipe.frontend.sample_rate
+        train, test, synth = self.clips()
+        return (WordBank.from_clips(train, rate), WordBank.from_clips(test, rate),
+                WordBank.from_clips(synth, rate) if synth else None)
+
+    def words(self) -> WordClips | None:
+        """Single words by many speakers (data.speech_commands), split by speaker; None if
+        the recipe has none."""
+        d = self.recipe.data
+        if not d.speech_commands:
+            return None
+        return split_words(read_speech_commands(d.speech_commands), self.recipe.synth.phrases,
+                           d.sc_heldout, d.sc_test_speakers)
+
+    def word_audio(self, clips: list[Clip]) -> list[tuple[np.ndarray, str]]:
+        """Whole clips (not trimmed: their onsets and room are the point) at the model's rate."""
+        rate = self.recipe.frontend.sample_rate
+        return [(load_audio(c, rate), c.text) for c in clips]
+
+    def noise_files(self, kinds: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """The recordings that the "file:<name>" kinds among `kinds` need."""
+        from edgevoice.training.augment import FILE_KIND
+
+        names = sorted({k[len(FILE_KIND):] for k in kinds if k.startswith(FILE_KIND)})
+        return read_noise_dir(self.recipe.data.noise_dir, names,
+                              self.recipe.frontend.sample_rate)
+
+    def frontend(self) -> LogMelSettings:
+        self.need("prepare")
+        return LogMelSettings.from_dict(json.loads((self.root / "prepare" /
+                                                    "frontend.json").read_text()))
+
+
+def run(work: Work, stage: str, force: bool = False) -> None:
+    """Run one stage unless it is done for this recipe (or `force`)."""
+    if not force and work.is_done(stage):
+        log.info("%s: up to date, skipped", stage)
+        return
+    stage_dir = work.root / stage
+    stamp = stage_dir / "fingerprint"
+    stale = not stamp.exists() or stamp.read_text() != work.fingerprint(stage)
+    if stage_dir.exists() and (force or stale):
+        shutil.rmtree(stage_dir)  # start afresh: a checkpoint of another recipe is no use
+    work.dir(stage)
+    stamp.write_text(work.fingerprint(stage))
+    marker = stage_dir / "done.json"
+    if marker.exists():
+        marker.unlink()
+    log.info("%s: running", stage)
+    # Time spent so far, over every leg of an interrupted and resumed stage.
+    elapsed_file = stage_dir / "elapsed"
+    try:
+        before = float(elapsed_file.read_text())
+    except (OSError, ValueError):
+        before = 0.0
+    t0 = time.monotonic()
+    try:
+        info = stage_funcs()[stage](work)
+    finally:
+        seconds = before + time.monotonic() - t0
+        elapsed_file.write_text(f"{seconds:.1f}")
+    info["seconds"] = round(seconds, 1)
+    work.mark_done(stage, info)
+    log.info("%s: done in %.0f s", stage, info["seconds"])
+
+
+def run_all(work: Work, force: bool = False) -> None:
+    for stage in STAGES:
+        run(work, stage, force)
+
+
+def synth_stage(work: Work) -> dict[str, Any]:
+    from edgevoice.training.synth import synthesize
+
+    s = work.recipe.synth
+    if not s.enabled:
+        return {"clips": 0}
+    manifest = synthesize(s, work.dir("synth") / "audio")
+    return {"clips": sum(1 for _ in manifest.open())}
+
+
+def prepare_stage(work: Work) -> dict[str, Any]:
+    """Check every clip, and compute the global per-band normalisation from training data."""
+    r = work.recipe
+    train, test, synth = work.banks()
+    base = LogMelSettings(**asdict(r.frontend))
+    frontend = LogMel(base)
+    rng = np.random.default_rng(0)
+    feats = [frontend.compute(x) for x, _, _ in _take(compose(train, rng, base.sample_rate), 300)]
+    if synth is not None:
+        feats += [frontend.compute(x)
+                  for x, _, _ in _take(compose(synth, rng, base.sample_rate), 100)]
+    words = work.words()
+    if words is not None:
+        audio = work.word_audio(words.train[::3] + words.other_train[::6])
+        feats += [frontend.compute(x) for x, _ in audio]
+    # Fail here, before any training, on a noise recording that is missing.
+    e = r.evaluate
+    work.noise_files((*r.augment.noise_kinds, *e.word_noise_kinds, *e.heldout_noise_kinds))
+    allf = np.concatenate(feats)
+    settings = LogMelSettings(**{**asdict(base), "mean": tuple(allf.mean(0).tolist()),
+                                 "std": tuple(allf.std(0).tolist())})
+    out = work.dir("prepare") / "frontend.json"
+    out.write_text(json.dumps(settings.to_dict(), indent=1))
+    return {"train_speakers": sorted(train.speakers), "test_speakers": sorted(test.speakers),
+            "train_clips": len(train), "test_clips": len(test),
+            "synth_clips": len(synth) if synth else 0,
+            **(_word_counts(words) if words is not None else {})}
+
+
+def _word_counts(words: WordClips) -> dict[str, Any]:
+    train = {c.speaker for c in (*words.train, *words.other_train)}
+    return {"word_train_speakers": len(train), "word_test_speakers": len(words.test_speakers),
+            "word_train_clips": len(words.train), "word_test_clips": len(words.test),
+            "other_word_train_clips": len(words.other_train),
+            "other_word_test_clips": len(words.other_test)}
+
+
+def _take(gen: Any, n: int) -> list:
+    return [next(gen) for _ in range(n)]
+
+
+def export_stage(work: Work) -> dict[str, Any]:
+    from edgevoice.training.export import credits_for, model_card, write_bundle
+    from edgevoice.training.report import PLOT_FILE, plot_wer_by_snr
+
+    r = work.recipe
+    work.need("evaluate")
+    meta = bundle_meta(work)
+    meta["metrics"] = json.loads((work.root / "evaluate" / "metrics.json").read_text())
+    chosen = meta["metrics"].get("reject", {}).get("threshold")
+    if chosen is not None and meta["decoder"].get("name") == "beam":
+        meta["decoder"].setdefault("reject_threshold", chosen)  # the recipe's own value wins
+    meta["credits"] = credits_for(r.to_dict())
+    meta["build_time"] = build_time(work)
+    lm = work.root / "evaluate" / "lm.arpa"
+    lm_file = lm if lm.exists() else None
+    card = model_card(meta, r.to_dict(), work.command)
+    plot = plot_wer_by_snr(meta["metrics"], list(r.evaluate.heldout_noise_kinds),
+                           work.dir("export") / PLOT_FILE)
+    out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
+                       meta, card, lm_file, {PLOT_FILE: plot} if plot else None)
+    return {"bundle": str(out), "lm": lm_file is not None}
+
+
+def build_time(work: Work) -> dict[str, Any]:
+    """Seconds each finished stage took (export excluded; every leg of a resumed stage
+    counts), their sum and the cores this process could use."""
+    stages = {stage: float(work.info(stage).get("seconds", 0.0)) for stage in STAGES
+              if stage != "export" and work.is_done(stage)}
+    try:
+        cpus: int | None = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count()
+    return {"stage_seconds": stages, "total_minutes": round(sum(stages.values()) / 60, 1),
+            "cpus": cpus}
+
+
+def bundle_meta(work: Work) -> dict[str, Any]:
+    """bundle.yaml contents from the quantized model's meta.json and the current recipe."""
+    r = work.recipe
+    model = json.loads((work.root / "quantize" / "meta.json").read_text())
+    meta: dict[str, Any] = {"name": r.export.name, "version": r.export.version,
+                            "description": r.export.description}
+    for key, value in model.items():
+        meta.setdefault(key, value)
+    meta["decoder"] = dict(r.export.decoder)
+    # The denoiser the model was trained behind: the daemon's `denoise:` should match it.
+    meta["denoise"] = dict(r.augment.denoise)
+    meta["training"] = {"command": work.command, "recipe": r.to_dict()}
+    return meta
+
+
+def build_lm(work: Work) -> Path | None:
+    """A word n-gram LM over digit strings, if edgevoice.training.lm (optional module) exists."""
+    order = work.recipe.export.lm_order
+    if order <= 0:
+        return None
+    try:
+        from edgevoice.training import lm
+    except ImportError:
+        log.info("export: edgevoice.training.lm not available, bundle without LM")
+        return None
+    rng = np.random.default_rng(5)
+    words = work.recipe.synth.phrases
+    sentences = [" ".join(words[int(i)] for i in rng.integers(0, len(words), n))
+                 for n in rng.integers(1, 11, 3000)]
+    path = work.dir("evaluate") / "lm.arpa"
+    lm.build_arpa(sentences, path, order=order)
+    return path
+
+
+def stage_funcs() -> dict[str, Any]:
+    """Stage name -> function (the model stages live in stages_model, which imports this)."""
+    from edgevoice.training import stages_model as m
+
+    return {"synth": synth_stage, "prepare": prepare_stage, "train": m.train_stage,
+            "prune": m.prune_stage, "quantize": m.quantize_stage,
+            "evaluate": m.evaluate_stage, "export": export_stage}

@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgevoice.errors import BuildError
+from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
+
+
+def _refused(tmp_path: Path, text: str) -> tuple[Path, str]:
+    """A recipe file of `text` and the error message loading it gives."""
+    f = tmp_path / "r.yaml"
+    f.write_text(text)
+    with pytest.raises(BuildError) as err:
+        load_recipe(f)
+    return f, str(err.value)
+
+
+def test_default_recipe_loads() -> None:
+    r = load_recipe(DEFAULT_RECIPE)
+    assert r.data.test_speakers == ("nicolas",)
+    assert r.frontend.n_mels == 40 and r.frontend.fmax == 4000.0
+
+
+def test_unknown_key_names_file_line_path_and_suggestion(tmp_path: Path) -> None:
+    f, msg = _refused(tmp_path, "name: x\ntrain:\n  stepz: 10\n")
+    assert str(f) in msg and "line 3" in msg and "train.stepz" in msg
+    assert "did you mean 'steps'" in msg
+
+
+def test_wrong_type_and_several_problems_reported_at_once(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "model:\n  channels: many\naugment:\n  speed: [0.9]\nbogus: 1\n")
+    assert "3 problems" in msg
+    assert "model.channels: expected int" in msg and "augment.speed" in msg
+
+
+def test_overrides_are_validated_too() -> None:
+    r = load_recipe(DEFAULT_RECIPE, {"train.steps": 5, "model.channels": 8})
+    assert r.train.steps == 5 and r.model.channels == 8
+    with pytest.raises(BuildError, match="train.stpes"):
+        load_recipe(DEFAULT_RECIPE, {"train.stpes": 5})
+
+
+def test_invalid_yaml_is_an_error_not_a_traceback(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("train: [unclosed\n")
+    with pytest.raises(BuildError, match="not valid YAML"):
+        load_recipe(f)
+
+
+def test_unknown_noise_kind_is_named_with_its_line(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "augment:\n  p_noise: 0.5\n  noise_kinds: [pink, babel]\n")
+    assert "line 3: augment.noise_kinds" in msg and "babel" in msg and "babble" in msg
+    weighted = tmp_path / "w.yaml"
+    weighted.write_text("augment:\n  noise_kinds: [pink, babble, babble]\n")
+    assert load_recipe(weighted).augment.noise_kinds == ("pink", "babble", "babble")
+
+
+def test_no_noise_kinds_is_fine_only_when_no_noise_is_used() -> None:
+    quiet = load_recipe(DEFAULT_RECIPE, {"augment.noise_kinds": [], "augment.p_noise": 0,
+                                         "evaluate.noise_kinds": [], "evaluate.snrs": []})
+    assert quiet.augment.noise_kinds == () and quiet.evaluate.snrs == ()
+    with pytest.raises(BuildError, match="augment.noise_kinds: needs at least one"):
+        load_recipe(DEFAULT_RECIPE, {"augment.noise_kinds": [], "augment.p_noise": 0.5})
+
+
+def test_shares_and_probabilities_must_lie_between_0_and_1(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "synth:\n  accented: 1.5\naugment:\n  p_noise: -0.1\n")
+    assert "line 2: synth.accented: 1.5 is not between 0 and 1" in msg
+    assert "line 4: augment.p_noise" in msg
+    assert load_recipe(DEFAULT_RECIPE, {"synth.accented": 1.0}).synth.accented == 1.0
+
+
+def test_averaging_decay_and_distillation_weight_are_checked() -> None:
+    with pytest.raises(BuildError, match="train.ema: 1.0 must be at least 0 and below 1"):
+        load_recipe(DEFAULT_RECIPE, {"train.ema": 1.0})
+    with pytest.raises(BuildError, match="prune.distill: -1.0 must not be negative"):
+        load_recipe(DEFAULT_RECIPE, {"prune.distill": -1.0})
+    with pytest.raises(BuildError, match="prune.branch: 1.0 must be at least 0 and below 1"):
+        load_recipe(DEFAULT_RECIPE, {"prune.branch": 1.0})
+
+
+def test_the_pruning_branch_point_is_part_of_the_training_fingerprint(tmp_path: Path) -> None:
+    """Training keeps the weights a pruning branch starts from, so moving the branch point
+    retrains; other pruning settings do not."""
+    from edgevoice.training.stages import Work
+
+    def prints(**sets: object) -> tuple[str, str]:
+        work = Work(load_recipe(DEFAULT_RECIPE, dict(sets)), tmp_path)
+        return work.fingerprint("train"), work.fingerprint("prune")
+
+    base = prints()
+    assert prints(**{"prune.branch": 0.5})[0] != base[0]
+    steps = prints(**{"prune.steps": 17})
+    assert steps[0] == base[0] and steps[1] != base[1]
+
+
+def test_a_new_bundle_folder_re_exports_without_re_evaluating(tmp_path: Path) -> None:
+    """The figures depend on the bundle's decoder and LM, not on where it is written."""
+    from edgevoice.training.stages import Work
+
+    def prints(**sets: object) -> tuple[str, str]:
+        work = Work(load_recipe(DEFAULT_RECIPE, dict(sets)), tmp_path)
+        return work.fingerprint("evaluate"), work.fingerprint("export")
+
+    base = prints()
+    moved = prints(**{"export.out": str(tmp_path / "elsewhere"), "export.version": "9"})
+    assert moved[0] == base[0] and moved[1] != base[1]
+    assert prints(**{"export.decoder": {"name": "greedy"}})[0] != base[0]
+    assert prints(**{"export.lm_order": 2})[0] != base[0]
+
+
+def test_export_is_not_done_when_its_bundle_is_gone(tmp_path: Path) -> None:
+    from edgevoice.training.stages import Work
+
+    out = tmp_path / "bundle"
+    work = Work(load_recipe(DEFAULT_RECIPE, {"export.out": str(out)}), tmp_path / "work")
+    work.mark_done("export", {})
+    assert not work.is_done("export")  # marker written, but no bundle there
+    out.mkdir()
+    (out / "bundle.yaml").write_text("name: digits\n")
+    assert work.is_done("export")
+    work.mark_done("evaluate", {})
+    assert work.is_done("evaluate")
+
+
+def test_a_noise_kind_held_out_and_trained_on_is_refused(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "augment:\n  noise_kinds: [pink, music]\nevaluate:\n"
+                                "  heldout_noise_kinds: [music, 'file:cafe']\n")
+    assert "line 4: evaluate.heldout_noise_kinds: music held out and used in training at once" \
+        in msg and "line 2: augment.noise_kinds" in msg
+    _, msg = _refused(tmp_path, "evaluate:\n  word_noise_kinds: [pink, 'file:']\n")
+    assert "unknown noise kind(s) file:" in msg and "file:<name>" in msg
+
+
+def test_shares_of_clips_and_negatives_are_checked(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "data:\n  p_clips: 0.7\n  p_negative: 0.5\n  sc_heldout: 1.5\n")
+    assert "data.sc_heldout: 1.5 is not between 0 and 1" in msg
+    assert "line 2: data.p_clips: p_clips 0.7 + p_negative 0.5 is more than 1" in msg
