@@ -6,6 +6,7 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -212,27 +213,47 @@ class StreamResampler:
             self._stream = soxr.ResampleStream(rate_in, rate_out, 1, dtype="float32")
 
     def process(self, samples: np.ndarray, last: bool = False) -> np.ndarray:
-        x = to_float(samples)
-        if self._stream is None:
-            return x
-        return self._stream.resample_chunk(x, last=last)
+        if self._stream is None:  # the same rate: the samples as they are, int16 or float
+            return samples
+        return self._stream.resample_chunk(to_float(samples), last=last)
+
+
+class Framer:
+    """Cuts a stream of 1-D blocks of any length into frames of exactly `size` samples; what
+    is left over waits for the next block. The one place audio is cut into frames."""
+
+    def __init__(self, size: int, dtype: Any = np.int16) -> None:
+        self.size = size
+        self._rest = np.zeros(0, dtype)
+
+    @property
+    def pending(self) -> int:
+        return len(self._rest)
+
+    def push(self, block: np.ndarray) -> np.ndarray:
+        """Every whole frame the stream now allows, as a [frames, size] view."""
+        x = np.concatenate((self._rest, block)) if len(self._rest) else block
+        n = len(x) // self.size
+        self._rest = x[n * self.size :]
+        return x[: n * self.size].reshape(n, self.size)
+
+    def pad(self) -> np.ndarray:
+        """End of stream: the leftover samples as one frame padded with zeros (or no frame)."""
+        if not len(self._rest):
+            return self._rest.reshape(0, self.size)
+        rest = self._rest
+        self._rest = rest[:0]
+        return np.concatenate((rest, np.zeros(self.size - len(rest), rest.dtype)))[None]
+
+    def clear(self) -> None:
+        self._rest = self._rest[:0]
 
 
 def rechunk(blocks: Iterable[np.ndarray], size: int, pad_last: bool = True) -> Iterator[np.ndarray]:
     """Re-cut a stream of 1-D blocks into blocks of exactly `size` samples."""
-    pending: list[np.ndarray] = []
-    have = 0
+    framer: Framer | None = None
     for block in blocks:
-        pending.append(block)
-        have += len(block)
-        if have < size:
-            continue
-        buf = np.concatenate(pending)
-        n = len(buf) // size * size
-        for start in range(0, n, size):
-            yield buf[start : start + size]
-        rest = buf[n:]
-        pending, have = [rest], len(rest)
-    if have and pad_last:
-        buf = np.concatenate(pending)
-        yield np.concatenate([buf, np.zeros(size - len(buf), dtype=buf.dtype)])
+        framer = framer or Framer(size, block.dtype)
+        yield from framer.push(block)
+    if framer is not None and pad_last:
+        yield from framer.pad()

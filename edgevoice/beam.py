@@ -28,6 +28,7 @@ import numpy as np
 from edgevoice.decoding import DecoderContext, DecodeResult
 from edgevoice.errors import ConfigError
 from edgevoice.lexicon import (
+    MAX_BOOST,
     Alphabet,
     HotNode,
     TrieNode,
@@ -52,7 +53,8 @@ class HotWord:
     """A phrase to favour at run time, without retraining (a name, a command)."""
 
     phrase: str  # words to favour, spelled with the model's characters
-    boost: float = opt(DEFAULT_BOOST, "natural-log score added when the whole phrase is recognised")
+    boost: float = opt(DEFAULT_BOOST, "natural-log score added when the whole phrase is recognised",
+                       min=-MAX_BOOST, max=MAX_BOOST)
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,7 @@ class _Prefix:
         self.score = NEG
 
 
-def _hot_pair(h: Any) -> tuple[str, float]:
+def hot_pair(h: Any) -> tuple[str, float]:
     """A hot word option (a phrase, a HotWord, or a {phrase, boost} mapping) as a pair."""
     if isinstance(h, str):
         return h, DEFAULT_BOOST
@@ -150,7 +152,7 @@ class BeamDecoder:
             self._lm_root = build_vocab_trie(unigrams, self._alphabet, unigrams)
             self._unk_lm = self.lm.score(null, UNK)[0]  # for hot words the LM does not know
         self._vocab: set[str] | None = self._load_vocabulary()
-        hot = [_hot_pair(h) for h in options.hotwords]
+        hot = [hot_pair(h) for h in options.hotwords]
         if options.hotwords_file:
             hot += read_hotwords_file(Path(options.hotwords_file).expanduser(), self._alphabet,
                                       DEFAULT_BOOST)

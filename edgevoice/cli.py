@@ -98,7 +98,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            out = transcriber.transcribe(path)
+            out = transcriber.transcribe(path).to_payload()
         except EdgevoiceError as exc:
             failed += 1
             out = {"file": path, "error": str(exc)}
@@ -110,15 +110,15 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate the YAML, then build (without opening) every component and the model."""
     from edgevoice.bundle import load_bundle
-    from edgevoice.components import StageContext
+    from edgevoice.components import build
     from edgevoice.errors import ConfigError
-    from edgevoice.pipeline import Pipeline, build
+    from edgevoice.pipeline import Pipeline
+    from edgevoice.recognizer import stage_context
 
     settings, registry = _settings(args.path)
     core = settings.core
     bundle = load_bundle(core.bundle, Path(core.models_dir) if core.models_dir else None)
-    ctx = StageContext(core.site_id, bundle.sample_rate,
-                       bundle.sample_rate * core.audio.frame_ms // 1000, bundle)
+    ctx = stage_context(settings, bundle)
     problems = []
     try:
         Pipeline(settings, registry, bundle, sinks=[]).close()

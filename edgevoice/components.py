@@ -10,17 +10,24 @@ Protocols by kind (all components take `(options, ctx)` and have `close()`):
 - model:    `process(features) -> logprobs [n, tokens]`, `flush() -> logprobs`, `reset()`,
             attribute `frame_seconds`.
 - decoder:  see edgevoice.decoding (`process`, `partial`, `finalize`, `reset`).
-- sink:     `open()`, `publish(topic, payload)`, `flush(timeout) -> undelivered count`.
+- sink:     `open()`, `publish(message)` (edgevoice.messages: `message.topic`,
+            `message.to_payload()`), `flush(timeout) -> undelivered count`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgevoice.bundle import Bundle
+from edgevoice.errors import EdgevoiceError, PluginError
+
+if TYPE_CHECKING:
+    from edgevoice.commands import CommandQueue
+    from edgevoice.config import Choice
+    from edgevoice.plugins import Registry
 
 
 @dataclass(frozen=True)
@@ -29,12 +36,13 @@ class StageContext:
     sample_rate: int  # Hz of the pipeline (the bundle's rate)
     frame_samples: int  # samples per pipeline frame
     bundle: Bundle | None = None
-    extra: Any = None  # decoder context, command callbacks, ...
+    commands: CommandQueue | None = None  # where a component hands commands up (MQTT cmd/#)
 
 
 @dataclass(frozen=True)
 class SpeechStart:
-    start: float  # stream seconds of the first audio in the utterance (pre-roll included)
+    start: float  # seconds of audio fed to this VAD before the utterance (pre-roll included);
+    # the pipeline turns them into stream seconds (mutes and reloads included)
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class SpeechAudio:
 
 @dataclass(frozen=True)
 class SpeechEnd:
-    end: float  # stream seconds where speech ended (hang-over excluded)
+    end: float  # seconds of audio fed to this VAD where speech ended (hang-over excluded)
     reason: str  # "silence", "max_length", "end_of_stream"
     too_short: bool = False  # shorter than the minimum utterance: no transcript
 
@@ -60,3 +68,15 @@ class Closeable:
 
     def close(self) -> None:
         pass
+
+
+def build(choice: Choice, registry: Registry, ctx: Any) -> Any:
+    """Instantiate a chosen component; its own errors name it."""
+    cls = registry.get(choice.kind, choice.name, choice.path)
+    try:
+        return cls(choice.options, ctx)
+    except EdgevoiceError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"{choice.path} ({choice.kind} {choice.name!r}): failed to start: "
+                          f"{type(exc).__name__}: {exc}") from exc

@@ -20,17 +20,20 @@ from typing import Any
 
 import numpy as np
 
-from edgevoice.audio import StreamResampler, to_int16
+from edgevoice.audio import Framer, StreamResampler, to_int16
 from edgevoice.bundle import Bundle, load_bundle
-from edgevoice.components import StageContext
+from edgevoice.commands import Command, CommandQueue, Listen, Reload, SetHotwords
+from edgevoice.components import build
 from edgevoice.config import Settings
 from edgevoice.errors import AudioError, EdgevoiceError, SinkError
-from edgevoice.pipeline import Pipeline, build, notify
+from edgevoice.pipeline import Pipeline, notify
 from edgevoice.plugins import Registry
+from edgevoice.recognizer import stage_context
 
 log = logging.getLogger("edgevoice.daemon")
 
 STALL_SECONDS = 10.0  # a live source silent this long is hung: stop feeding the watchdog
+RELOAD_SECONDS = 2.0  # reloads closer together than this are coalesced into one
 
 
 class Feeder:
@@ -38,32 +41,20 @@ class Feeder:
 
     def __init__(self, source_rate: int, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
-        self.frame = pipeline.frame_samples
         self.resampler = StreamResampler(source_rate, pipeline.bundle.sample_rate)
-        self.passthrough = source_rate == pipeline.bundle.sample_rate
-        self.pending = np.zeros(0, np.int16)
+        self.framer = Framer(pipeline.frame_samples)
 
     def feed(self, block: np.ndarray | None) -> bool:
         """Feed one block (None: end of stream); True once the stream has ended."""
-        last = block is None
-        if block is None:
-            x = to_int16(self.resampler.process(np.zeros(0, np.float32), last=True))
-        elif self.passthrough:
-            x = to_int16(block)
-        else:
-            x = to_int16(self.resampler.process(block))
-        pending = np.concatenate((self.pending, x)) if len(self.pending) else x
-        frame = self.frame
-        n = len(pending) // frame
-        for i in range(n):
-            self.pipeline.feed(pending[i * frame : (i + 1) * frame])
-        self.pending = pending[n * frame :]
-        if last:
-            if len(self.pending):
-                pad = np.zeros(frame - len(self.pending), np.int16)
-                self.pipeline.feed(np.concatenate((self.pending, pad)))
-            self.pipeline.finish()
-        return last
+        if block is not None:
+            for frame in self.framer.push(to_int16(self.resampler.process(block))):
+                self.pipeline.feed(frame)
+            return False
+        tail = to_int16(self.resampler.process(np.zeros(0, np.float32), last=True))
+        for frame in (*self.framer.push(tail), *self.framer.pad()):
+            self.pipeline.feed(frame)
+        self.pipeline.finish()
+        return True
 
 
 def sd_notify(message: str) -> None:
@@ -142,20 +133,21 @@ class Daemon:
         self.reload_settings = reload_settings
         self.stop_event = threading.Event()
         self.reload_requested = threading.Event()
+        self.commands = CommandQueue()
         self.listening = True
         self.capture_error: Exception | None = None
         self.heartbeat = time.monotonic()  # last time the capture thread was alive
         self.sinks: list[Any] = []
+        self.hotwords: list[tuple[str, float]] | None = None  # set over MQTT: kept on reload
+        self.last_reload = -RELOAD_SECONDS
         self.pipeline: Pipeline | None = None
         self.source: Any = None
 
     # -- start-up ---------------------------------------------------------------------------
     def start(self) -> None:
         self._install_signals()
-        core = self.settings.core
         bundle = self._load_bundle(self.settings)
-        ctx = StageContext(core.site_id, bundle.sample_rate,
-                           bundle.sample_rate * core.audio.frame_ms // 1000, bundle, extra=self)
+        ctx = stage_context(self.settings, bundle, self.commands)
         for choice in self.settings.sinks:
             sink = build(choice, self.registry, ctx)
             try:
@@ -176,44 +168,37 @@ class Daemon:
         models = settings.core.models_dir
         return load_bundle(settings.core.bundle, Path(models) if models else None)
 
-    # -- commands (MQTT cmd/#, signals) -------------------------------------------------------
-    def on_command(self, command: str, payload: bytes) -> None:
-        text = payload.decode("utf-8", "replace").strip().lower()
-        if command == "reload":
+    # -- commands (MQTT cmd/#, signals), applied on the processing thread ---------------------
+    def _apply(self, command: Command) -> None:
+        if isinstance(command, Reload):
             self.reload_requested.set()
-        elif command == "listen":
-            self.listening = text not in ("off", "false", "0", "stop")
-            log.info("listening %s", "on" if self.listening else "off")
-        elif command == "hotwords":
-            self._set_hotwords(payload)
-        else:
-            log.warning("unknown command %r (known: reload, listen, hotwords)", command)
+        elif isinstance(command, Listen):
+            if command.on != self.listening:
+                self.listening = command.on
+                log.info("listening %s", "on" if command.on else "off")
+        elif isinstance(command, SetHotwords):
+            self._set_hotwords(list(command.hotwords))
 
-    def _set_hotwords(self, payload: bytes) -> None:
-        import json
-
-        decoder = self.pipeline.decoder if self.pipeline else None
-        if decoder is None or not hasattr(decoder, "set_hotwords"):
-            log.warning("hotwords: the %s decoder does not support hot words; use `beam`",
-                        getattr(decoder, "name", "?"))
-            return
+    def _set_hotwords(self, hotwords: list[tuple[str, float]]) -> None:
+        assert self.pipeline is not None
         try:
-            items = json.loads(payload)
-            pairs = [(str(i["phrase"]), float(i.get("boost", 2.0))) if isinstance(i, dict)
-                     else (str(i), 2.0) for i in items]
-            decoder.set_hotwords(pairs)
-        except (ValueError, TypeError, KeyError, EdgevoiceError) as exc:
-            log.error("hotwords: rejected %r: %s (expected a JSON list of "
-                      '{"phrase": ..., "boost": ...})', payload[:200], exc)
+            done = self.pipeline.recognizer.set_hotwords(hotwords)
+        except EdgevoiceError as exc:  # a phrase the model cannot spell
+            log.error("hotwords: rejected: %s", exc)
             return
-        log.info("hotwords set: %s", ", ".join(p for p, _ in pairs))
+        if not done:
+            log.warning("hotwords: the %s decoder does not support hot words; use `beam`",
+                        self.settings.stages["decoder"].name)
+            return
+        self.hotwords = hotwords
+        log.info("hotwords set: %s", ", ".join(p for p, _ in hotwords) or "(none)")
 
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
         signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
         signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
-        signal.signal(signal.SIGHUP, lambda *_: self.reload_requested.set())
+        signal.signal(signal.SIGHUP, lambda *_: self.commands.put(Reload()))
 
     # -- running ------------------------------------------------------------------------------
     def _capture(self, queue: AudioQueue) -> None:
@@ -305,11 +290,15 @@ class Daemon:
                     log.warning("processing fell behind: %.2f s of audio dropped so far",
                                 drops_seen / self.source.sample_rate)
                     last_warning = now
+            for command in self.commands.drain():
+                self._apply(command)
             if listening != self.listening:
                 listening = self.listening
                 if not listening:
                     self.pipeline.skip(0.0, "listen_off")
-            if self.reload_requested.is_set() and self.pipeline.utt is None:
+            if self.reload_requested.is_set() and self.pipeline.utt is None \
+                    and now - self.last_reload >= RELOAD_SECONDS:
+                self.last_reload = now
                 self._reload()
                 feeder = Feeder(self.source.sample_rate, self.pipeline)
             if not got:
@@ -339,6 +328,8 @@ class Daemon:
             self.pipeline.close()
             self.pipeline, self.settings, self.registry = pipeline, settings, registry
             log.info("reloaded: model %s", bundle.describe())
+            if self.hotwords is not None:  # what a broker client set outlives a reload
+                self._set_hotwords(self.hotwords)
             fixed = [k for k in ("site_id", "source", "sinks", "audio", "plugin_dirs")
                      if getattr(old.core, k) != getattr(settings.core, k)]
             if fixed:

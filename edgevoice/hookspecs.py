@@ -9,9 +9,12 @@ they run once per utterance or lifecycle event, never per audio frame.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pluggy
+
+if TYPE_CHECKING:
+    from edgevoice.messages import Transcript, VadEvent
 
 hookspec = pluggy.HookspecMarker("edgevoice")
 
@@ -49,18 +52,20 @@ def on_shutdown(reason: str) -> None:
 
 
 @hookspec
-def on_utterance_start(event: dict[str, Any]) -> None:
-    """Speech started: event has utterance_id, site_id, start (seconds of stream time)."""
+def on_utterance_start(event: VadEvent) -> None:
+    """Speech started: `event` (edgevoice.messages.VadEvent) has utterance_id, site_id and
+    start (stream seconds)."""
 
 
 @hookspec
-def on_utterance_end(event: dict[str, Any]) -> None:
-    """Speech ended: event has utterance_id, site_id, start, end, reason."""
+def on_utterance_end(event: VadEvent) -> None:
+    """Speech ended: `event` has utterance_id, site_id, start, end and reason."""
 
 
 @hookspec
-def on_transcript(transcript: dict[str, Any]) -> None:
-    """A transcript payload (the same JSON the sinks publish) is ready."""
+def on_transcript(transcript: Transcript) -> None:
+    """A transcript (edgevoice.messages.Transcript: text, words in stream seconds, result,
+    ...) is ready; `transcript.to_payload()` is the JSON the sinks publish."""
 
 
 @hookspec

@@ -14,6 +14,10 @@ from pathlib import Path
 from edgevoice.errors import ConfigError
 from edgevoice.lm import iter_text_lines
 
+# A hot phrase's boost is a natural-log score: beyond this it outweighs any acoustics and
+# every transcript becomes the phrase (or, negative, nothing).
+MAX_BOOST = 20.0
+
 
 class TrieNode:
     """One character position: children by token id, whether a word ends here, and the best
@@ -133,8 +137,9 @@ def check_hotwords(hotwords: Iterable[tuple[str, float]], alphabet: Alphabet,
         if why:
             problems.append(f"{where}[{i}]: hot phrase {why}")
         elif isinstance(boost, bool) or not isinstance(boost, (int, float)) \
-                or not math.isfinite(boost):
-            problems.append(f"{where}[{i}]: boost must be a finite number, got {boost!r}")
+                or not abs(boost) <= MAX_BOOST:
+            problems.append(f"{where}[{i}]: boost must be a number from {-MAX_BOOST:g} to "
+                            f"{MAX_BOOST:g}, got {boost!r}")
         else:
             out.append((text, float(boost)))
     if problems:

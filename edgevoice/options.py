@@ -53,6 +53,7 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
+        tried: dict[Any, list[str]] = {}
         for arg in args:
             if arg is type(None):
                 continue
@@ -60,6 +61,12 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
             out = _convert(arg, value, path, trial)
             if not trial:
                 return out
+            tried[arg] = trial
+        # A mapping can only have meant the union's one dataclass: say what is wrong inside it.
+        shaped = [a for a in tried if dataclasses.is_dataclass(a)]
+        if isinstance(value, dict) and len(shaped) == 1:
+            errors.extend(tried[shaped[0]])
+            return None
         errors.append(f"{path}: expected {_type_name(tp)}, got {_describe(value)}")
         return None
     if origin is Literal:
@@ -98,7 +105,8 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
     elif tp is str:
         if isinstance(value, str):
             return value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) \
+                or isinstance(value, float) and math.isfinite(value):
             return str(value)
     else:
         raise TypeError(f"unsupported option type {tp!r} at {path}")

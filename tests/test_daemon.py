@@ -31,11 +31,11 @@ def on_startup(config): _log("on_startup", site=config.site_id)
 @hookimpl
 def on_shutdown(reason): _log("on_shutdown", reason=reason)
 @hookimpl
-def on_utterance_start(event): _log("on_utterance_start", id=event["utterance_id"])
+def on_utterance_start(event): _log("on_utterance_start", id=event.utterance_id)
 @hookimpl
-def on_utterance_end(event): _log("on_utterance_end", id=event["utterance_id"])
+def on_utterance_end(event): _log("on_utterance_end", id=event.utterance_id)
 @hookimpl
-def on_transcript(transcript): _log("on_transcript", text=transcript["text"])
+def on_transcript(transcript): _log("on_transcript", text=transcript.text)
 @hookimpl
 def on_error(error, where): _log("on_error", where=where, error=str(error))
 '''
@@ -265,6 +265,36 @@ def test_hotwords_over_mqtt(tmp_path, bundle_dir, broker, recorder) -> None:
     err = stop(proc)
     assert "hotwords set: tobias, call mum" in err
     assert err.count("hotwords: rejected") == 2 and "Traceback" not in err
+
+
+def test_a_retained_command_is_ignored_and_the_allow_list_holds(tmp_path, bundle_dir, broker,
+                                                                recorder, digits_wav) -> None:
+    """Anyone may leave a retained `listen off` on the broker: it must not mute every later
+    start. Commands outside the config's `commands` list are not taken."""
+    from edgevoice.audio import read_wav, to_int16
+
+    recorder.client.publish("edgevoice/kitchen/cmd/listen", b"off", qos=1, retain=True)
+    sink = {"name": "mqtt", "broker": broker.url, "commands": ["listen"]}
+    cfg = write_config(tmp_path, bundle_dir, source={"name": "stdin", "sample_rate": 16000},
+                       sinks=[sink])
+    proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "--config", str(cfg)],
+                            cwd=REPO, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 20
+        while not recorder.topic("status") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        recorder.client.publish("edgevoice/kitchen/cmd/reload", b"", qos=1)
+        time.sleep(0.5)  # both commands have reached the daemon before the audio does
+        samples, _ = read_wav(digits_wav)
+        _, err = proc.communicate(to_int16(samples).tobytes(), timeout=60)
+    finally:
+        proc.kill()
+    log = err.decode()
+    assert proc.returncode == 0, log
+    assert len(recorder.wait_for("transcript", 2)) == 2, log
+    assert "ignored a retained cmd/listen" in log
+    assert "cmd/reload is not in this config's `commands` list" in log
+    assert "reloaded" not in log and "listening off" not in log
 
 
 @pytest.mark.parametrize("case", ["not_wav", "empty", "truncated", "missing"])

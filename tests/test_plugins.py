@@ -34,9 +34,9 @@ class Shout:
     def __init__(self, options, ctx):
         self.options = options
     def open(self): pass
-    def publish(self, topic, payload):
-        if topic == "transcript":
-            print(self.options.prefix, payload["text"].upper(), flush=True)
+    def publish(self, message):
+        if message.topic == "transcript":
+            print(self.options.prefix, message.text.upper(), flush=True)
     def flush(self, timeout): return 0
     def close(self): pass
 
@@ -48,7 +48,7 @@ SEEN = []
 
 @hookimpl
 def on_transcript(transcript):
-    SEEN.append(transcript["text"])
+    SEEN.append(transcript.text)
 '''
 
 

@@ -13,19 +13,20 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
+from edgevoice.commands import NAMES, CommandError, parse_command
 from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import SinkError
+from edgevoice.messages import Message, Status
 from edgevoice.options import opt
 
 log = logging.getLogger("edgevoice.mqtt")
 
-CommandHandler = Callable[[str, bytes], None]
+CommandName = Literal["reload", "listen", "hotwords"]
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,9 @@ class MqttOptions:
     reconnect_max: float = opt(30.0, "longest reconnect delay, s", min=1.0)
     partials: bool = opt(True, "publish partial results on <prefix>/partial")
     vad_events: bool = opt(True, "publish speech start/stop on <prefix>/vad")
-    commands: bool = opt(True, "subscribe to <prefix>/cmd/# (reload, listen, hotwords)")
+    commands: bool | list[CommandName] = opt(
+        True, "commands taken on <prefix>/cmd/<name>: true (reload, listen, hotwords), false "
+        "(none), or a list of those names; retained command messages are always ignored")
     spool_dir: str | None = opt("auto", "where messages still undelivered at exit are kept and "
                                 "sent at the next start; auto: $STATE_DIRECTORY or "
                                 "~/.local/state/edgevoice; null: nowhere")
@@ -84,7 +87,9 @@ class MqttSink(Closeable):
         self.site_id = ctx.site_id
         self.prefix = options.topic_prefix.format(site_id=ctx.site_id).rstrip("/")
         self.host, self.port, self.tls = parse_broker(options.broker)
-        self.on_command: CommandHandler | None = getattr(ctx.extra, "on_command", None)
+        self.commands = ctx.commands
+        accepted = options.commands
+        self.accepted = set(NAMES if accepted is True else () if accepted is False else accepted)
         self.model = getattr(ctx.bundle, "name", None)
         self._password = self._read_password()
         # mid -> (topic, JSON, QoS) of each message until the broker acknowledges it
@@ -112,8 +117,7 @@ class MqttSink(Closeable):
         return None
 
     def _status(self, state: str) -> str:
-        return json.dumps({"version": 1, "state": state, "site_id": self.site_id,
-                           "model": self.model, "time": time.time()})
+        return json.dumps(Status(self.site_id, state, self.model, time.time()).to_payload())
 
     def open(self) -> None:
         import paho.mqtt.client as mqtt
@@ -225,7 +229,7 @@ class MqttSink(Closeable):
         log.info("mqtt: connected to %s:%s", self.host, self.port)
         self._connected.set()
         client.publish(f"{self.prefix}/status", self._status("online"), qos=1, retain=True)
-        if self.options.commands:
+        if self.accepted and self.commands is not None:
             client.subscribe(f"{self.prefix}/cmd/#", qos=1)
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
@@ -244,23 +248,35 @@ class MqttSink(Closeable):
                 self._acked_early.add(mid)
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
-        command = msg.topic[len(self.prefix) + len("/cmd/"):]
-        if self.on_command is not None:
-            try:
-                self.on_command(command, msg.payload)
-            except Exception as exc:  # a bad command must not kill paho's network thread
-                log.error("mqtt: command %r failed: %s", command, exc)
+        """paho's thread: parse and queue; the daemon applies commands between frames."""
+        name = msg.topic[len(self.prefix) + len("/cmd/"):]
+        if msg.retain:  # left on the broker by anyone, earlier: a command is for now
+            log.warning("mqtt: ignored a retained cmd/%s (commands are not retained; clear it "
+                        "with an empty retained message)", name[:60])
+            return
+        if name in NAMES and name not in self.accepted:
+            log.warning("mqtt: cmd/%s is not in this config's `commands` list: ignored", name)
+            return
+        try:
+            command = parse_command(name, msg.payload)
+        except CommandError as exc:
+            log.error("mqtt: cmd/%s: rejected: %s", name[:60], exc)
+            return
+        if self.commands is not None:
+            self.commands.put(command)
 
-    def messages(self, topic: str, payload: dict[str, Any]) -> list[tuple[str, Any, int]]:
+    def messages(self, message: Message) -> list[tuple[str, Any, int]]:
         """(MQTT topic, JSON body, QoS) to send for one edgevoice message; plugins that speak
         another protocol over MQTT override this and keep the delivery accounting."""
         o = self.options
+        topic = message.topic
         if topic == "partial" and not o.partials or topic == "vad" and not o.vad_events:
             return []
-        return [(f"{self.prefix}/{topic}", payload, 0 if topic == "partial" else o.qos)]
+        return [(f"{self.prefix}/{topic}", message.to_payload(),
+                 0 if topic == "partial" else o.qos)]
 
-    def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        for full, body, qos in self.messages(topic, payload):
+    def publish(self, message: Message) -> None:
+        for full, body, qos in self.messages(message):
             self._publish_tracked(full, json.dumps(body, ensure_ascii=False), qos)
 
     def _publish_tracked(self, full: str, data: str, qos: int) -> None:

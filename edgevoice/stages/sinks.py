@@ -6,13 +6,12 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO
 
 from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import SinkError
+from edgevoice.messages import Message, Topic
 from edgevoice.options import opt
-
-Topic = Literal["transcript", "partial", "vad", "status"]
 
 
 @dataclass(frozen=True)
@@ -33,9 +32,9 @@ class StdoutSink(Closeable):
     def open(self) -> None:
         self._out: IO[str] = sys.stdout
 
-    def publish(self, topic: str, payload: dict[str, Any]) -> None:
-        if topic in self.topics:
-            self._out.write(json.dumps(payload, ensure_ascii=False) + "\n")
+    def publish(self, message: Message) -> None:
+        if message.topic in self.topics:
+            self._out.write(json.dumps(message.to_payload(), ensure_ascii=False) + "\n")
             self._out.flush()
 
     def flush(self, timeout: float) -> int:

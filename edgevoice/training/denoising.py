@@ -20,9 +20,8 @@ def make_denoiser(spec: dict[str, Any], sample_rate: int, where: str = "augment.
                   ) -> Denoise | None:
     """float32 samples -> float32 samples through the denoise component `spec` names (as the
     daemon's YAML `denoise:` block), each call a fresh stream; None for `none`."""
-    from edgevoice.components import StageContext
+    from edgevoice.components import StageContext, build
     from edgevoice.config import parse_choice
-    from edgevoice.pipeline import build
     from edgevoice.plugins import create_registry
 
     if not spec or spec.get("name", "none") == "none":

@@ -12,7 +12,7 @@ import pytest
 from edgevoice.bundle import load_bundle
 from edgevoice.config import Choice
 from edgevoice.errors import BuildError
-from edgevoice.pipeline import warn_denoise_mismatch
+from edgevoice.recognizer import warn_denoise_mismatch
 from edgevoice.stages.denoise import NoOptions, WebRtcOptions
 from edgevoice.training.augment import Augmenter
 from edgevoice.training.denoising import make_denoiser
@@ -64,7 +64,7 @@ def test_the_daemon_warns_when_its_denoiser_is_not_the_models(
     bundle = load_bundle("builtin:digits")
     trained = dataclasses.replace(bundle, raw={**bundle.raw, "denoise": {
         "name": "webrtc", "noise_suppression": 2}})
-    caplog.set_level(logging.WARNING, logger="edgevoice.pipeline")
+    caplog.set_level(logging.WARNING, logger="edgevoice.recognizer")
     warn_denoise_mismatch(Choice("denoise", "webrtc", WebRtcOptions(), "denoise"), trained)
     assert not caplog.records
     warn_denoise_mismatch(Choice("denoise", "none", NoOptions(), "denoise"), trained)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pluggy
 
+from edgevoice.messages import Message, Transcript, VadEvent
 from edgevoice.stages.mqtt import MqttSink
 
 hookimpl = pluggy.HookimplMarker("edgevoice")
@@ -16,27 +17,29 @@ class HermesSink(MqttSink):
 
     name = "hermes"
 
-    def messages(self, topic: str, payload: dict[str, Any]) -> list[tuple[str, Any, int]]:
-        if topic == "vad" and not self.options.vad_events:
+    def messages(self, message: Message) -> list[tuple[str, Any, int]]:
+        if message.topic == "vad" and not self.options.vad_events:
             return []
-        mapped = hermes_message(topic, payload)
+        mapped = hermes_message(message)
         return [] if mapped is None else [(mapped[0], mapped[1], self.options.qos)]
 
 
-def hermes_message(topic: str, p: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """edgevoice payload -> (Hermes topic, Hermes payload), or None when Hermes has no peer."""
-    site, session = p.get("site_id"), p.get("utterance_id")
-    if topic == "transcript":
-        tokens = [{"value": w["word"], "confidence": w["confidence"],
-                   "rangeStart": 0, "rangeEnd": 0, "time": {"start": w["start"], "end": w["end"]}}
-                  for w in p.get("words", [])]
+def hermes_message(message: Message) -> tuple[str, dict[str, Any]] | None:
+    """edgevoice message -> (Hermes topic, Hermes payload), or None when Hermes has no peer."""
+    if isinstance(message, Transcript):
+        tokens = [{"value": w.word, "confidence": round(w.confidence, 3),
+                   "rangeStart": 0, "rangeEnd": 0,
+                   "time": {"start": round(w.start, 3), "end": round(w.end, 3)}}
+                  for w in message.words]
         return "hermes/asr/textCaptured", {
-            "text": p["text"], "likelihood": p["confidence"], "seconds": p.get("duration", 0.0),
-            "siteId": site, "sessionId": session, "wakewordId": None, "asrTokens": [tokens],
+            "text": message.text, "likelihood": round(message.confidence, 4),
+            "seconds": round(message.duration, 3), "siteId": message.site_id,
+            "sessionId": message.utterance_id, "wakewordId": None, "asrTokens": [tokens],
         }
-    if topic == "vad":
-        kind = "speechStarted" if p.get("event") == "start" else "speechStopped"
-        return f"hermes/voiceActivity/{site}/{kind}", {"siteId": site, "sessionId": session}
+    if isinstance(message, VadEvent):
+        kind = "speechStarted" if message.event == "start" else "speechStopped"
+        return (f"hermes/voiceActivity/{message.site_id}/{kind}",
+                {"siteId": message.site_id, "sessionId": message.utterance_id})
     return None
 
 

@@ -11,18 +11,25 @@ import yaml
 from edgevoice_hermes import hermes_message
 from support import REPO, Recorder, compose, need_fsdd
 
+from edgevoice.decoding import DecodeResult, Word
+from edgevoice.messages import ModelInfo, Partial, Transcript, VadEvent
+
 
 def test_payload_mapping() -> None:
-    topic, body = hermes_message("transcript", {
-        "site_id": "hall", "utterance_id": "u1", "text": "one two", "confidence": 0.9,
-        "duration": 1.5, "words": [{"word": "one", "start": 0.1, "end": 0.4, "confidence": 0.95}]})
+    words = (Word("one", 0.1, 0.4, 0.95), Word("two", 0.5, 0.9, 0.85))
+    result = DecodeResult("one two", 0.9, words)
+    transcript = Transcript.create(
+        result, offset=2.0, site_id="hall", utterance_id="u1", start=2.0, end=3.5,
+        end_reason="silence", model=ModelInfo("digits", "1.0"), time=0.0)
+    topic, body = hermes_message(transcript)
     assert topic == "hermes/asr/textCaptured"
     assert body["text"] == "one two" and body["siteId"] == "hall" and body["sessionId"] == "u1"
     assert body["likelihood"] == 0.9 and body["seconds"] == 1.5
     assert body["asrTokens"][0][0]["value"] == "one"
-    assert hermes_message("vad", {"site_id": "hall", "event": "stop"})[0] == \
-        "hermes/voiceActivity/hall/speechStopped"
-    assert hermes_message("partial", {"text": "x"}) is None
+    assert body["asrTokens"][0][1]["time"] == {"start": 2.5, "end": 2.9}
+    stop = VadEvent("hall", "u1", "stop", 2.0, 3.5, "silence")
+    assert hermes_message(stop)[0] == "hermes/voiceActivity/hall/speechStopped"
+    assert hermes_message(Partial("hall", "u1", "x")) is None
 
 
 def test_daemon_publishes_hermes(tmp_path: Path, broker, bundle_dir) -> None:  # type: ignore[no-untyped-def]

@@ -12,10 +12,9 @@ from edgevoice_rnnoise import RnnoiseDenoise, RnnoiseOptions
 from support import REPO
 
 from edgevoice.audio import read_wav
-from edgevoice.components import StageContext
+from edgevoice.components import StageContext, build
 from edgevoice.config import load_settings
 from edgevoice.errors import ConfigError, PluginError
-from edgevoice.pipeline import build
 from edgevoice.plugins import create_registry
 
 DATA = (REPO / ".." / "shared" / "data" / "speech-commands").resolve()
