@@ -2,4 +2,7 @@
 
 from __future__ import annotations
 
+from edgevoice.hookspecs import hookimpl
+
+__all__ = ["hookimpl"]
 __version__ = "0.1.0"

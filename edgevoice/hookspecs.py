@@ -1,9 +1,10 @@
 """pluggy hook specifications for edgevoice plugins (entry-point group "edgevoice").
 
-`register_*` hooks are called once at start-up with a `register(component_class)` callable.
-A component class has `name` (str, unique per kind), `kind`, an `Options` frozen dataclass and
-the small protocol of its kind (see edgevoice.components). `on_*` hooks are notifications;
-they run once per utterance or lifecycle event, never per audio frame.
+Plugins mark their implementations with `edgevoice.hookimpl`. `register_*` hooks are called
+once at start-up with a `register(component_class)` callable. A component class has `name`
+(str, unique per kind), `kind`, an `Options` frozen dataclass and the protocol of its kind (see
+edgevoice.contracts). `on_*` hooks are notifications, on the processing thread; they run once
+per utterance or lifecycle event, never per audio frame.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import pluggy
 
 hookspec = pluggy.HookspecMarker("edgevoice")
+hookimpl = pluggy.HookimplMarker("edgevoice")  # for plugins: `from edgevoice import hookimpl`
 
 Register = Callable[[type], None]
 

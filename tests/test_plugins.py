@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 PLUGIN = '''
 from dataclasses import dataclass
-import pluggy
-hookimpl = pluggy.HookimplMarker("edgevoice")
+from edgevoice import hookimpl
 
 @dataclass(frozen=True)
 class Opts:
@@ -146,12 +147,18 @@ def test_options_must_be_a_dataclass(tmp_path: Path) -> None:
         create_registry((tmp_path,), entry_points=False)
 
 
+def test_hookimpl_is_exported_without_importing_the_engine() -> None:
+    code = ("import sys; from edgevoice import hookimpl; import pluggy; "
+            "assert isinstance(hookimpl, pluggy.HookimplMarker); "
+            "print(sorted(m for m in ('numpy', 'yaml', 'edgevoice.plugins') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
 
 EVERY_STAGE_PLUGIN = '''
 from dataclasses import dataclass
 import numpy as np
-import pluggy
-hookimpl = pluggy.HookimplMarker("edgevoice")
+from edgevoice import hookimpl
 from edgevoice.audio import read_wav
 from edgevoice.decoding import GreedyDecoder
 

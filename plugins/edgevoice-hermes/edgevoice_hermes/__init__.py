@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import pluggy
-
+from edgevoice import hookimpl
 from edgevoice.stages.mqtt import MqttSink
-
-hookimpl = pluggy.HookimplMarker("edgevoice")
 
 
 class HermesSink(MqttSink):
