@@ -183,9 +183,9 @@ def methods(protocol: type) -> list[str]:
     return list(names)
 
 
-def missing_members(cls: type, kind: str) -> list[str]:
-    """The methods of `kind`'s protocol that `cls` lacks, and any it leaves abstract."""
-    required = methods(PROTOCOLS[kind])
+def missing_members(cls: type, kind: str) -> tuple[list[str], list[str]]:
+    """(methods of `kind`'s protocol that `cls` lacks, methods it leaves abstract)."""
     abstract = sorted(getattr(cls, "__abstractmethods__", ()))
-    lacking = [m for m in required if not callable(getattr(cls, m, None)) or m in abstract]
-    return [f"{m}()" for m in lacking + [m for m in abstract if m not in lacking]]
+    lacking = [m for m in methods(PROTOCOLS[kind])
+               if not callable(getattr(cls, m, None)) and m not in abstract]
+    return [f"{m}()" for m in lacking], [f"{m}()" for m in abstract]

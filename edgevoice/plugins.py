@@ -167,11 +167,14 @@ def _add(registry: Registry, cls: type, provider: str) -> None:
         raise PluginError(f"plugin {provider}: {cls.__qualname__} has no `name`")
     if not is_dataclass(getattr(cls, "Options", None)):
         raise PluginError(f"plugin {provider}: {cls.__qualname__} has no `Options` dataclass")
-    missing = contracts.missing_members(cls, kind)
-    if missing:
-        raise PluginError(f"plugin {provider}: {kind} {name!r} ({cls.__qualname__}) lacks "
-                          f"{', '.join(missing)}; a {kind} needs every method of "
-                          f"edgevoice.contracts.{contracts.PROTOCOLS[kind].__name__}")
+    lacking, abstract = contracts.missing_members(cls, kind)
+    where = f"plugin {provider}: {kind} {name!r} ({cls.__qualname__})"
+    if lacking:
+        protocol = contracts.PROTOCOLS[kind].__name__
+        raise PluginError(f"{where} lacks {', '.join(lacking)}, which every {kind} needs "
+                          f"(see edgevoice.contracts.{protocol})")
+    if abstract:
+        raise PluginError(f"{where} leaves {', '.join(abstract)} abstract: implement it")
     have = registry.components[kind].get(name)
     if have is not None:
         raise PluginError(f"{kind} {name!r} is provided twice: by {have.provider} "
