@@ -3,53 +3,32 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-from support import compose, edgevoice, need_fsdd
+from support import REPO, compose, edgevoice, need_fsdd
 
 from edgevoice.components import SpeechAudio, SpeechEnd, SpeechStart, StageContext
 from edgevoice.config import load_settings
 from edgevoice.errors import ConfigError, PluginError
 from edgevoice.plugins import create_registry
 
-# The README's example, verbatim in spirit: keep the two in step.
-PEAK_VAD = '''
-from dataclasses import dataclass
-
-import numpy as np
-
-from edgevoice import Segmenter, SegmenterOptions, hookimpl, opt
-
-
-@dataclass(frozen=True)
-class PeakOptions(SegmenterOptions):
-    level: int = opt(2000, "a frame peaking above this is speech", min=1, max=32767)
-
-
-class PeakVad(Segmenter):
-    """Speech is any frame whose peak passes `level`."""
-
-    name = "peak"
-    Options = PeakOptions
-
-    def is_speech(self, frame):
-        return int(np.abs(frame).max()) > self.options.level
-
-
-@hookimpl
-def register_stages(register):
-    register(PeakVad)
-'''
-
 RATE, FRAME = 16000, 320
 
 
-def write_plugin(folder: Path, text: str = PEAK_VAD) -> Path:
+def readme_vad() -> str:
+    """The README's VAD example itself, so what it shows is what is tested."""
+    blocks = re.findall(r"```python\n(.*?)```", (REPO / "README.md").read_text(), re.S)
+    (example,) = [b for b in blocks if "class PeakVad" in b]
+    return example
+
+
+def write_plugin(folder: Path, text: str | None = None) -> Path:
     folder.mkdir(exist_ok=True)
-    (folder / "peak.py").write_text(text)
+    (folder / "peak.py").write_text(readme_vad() if text is None else text)
     return folder
 
 
@@ -93,7 +72,9 @@ def test_segmenter_subclass_runs_in_the_daemon(tmp_path: Path, bundle_dir: Path)
 
 
 def test_segmenter_without_is_speech_is_refused_at_start_up(tmp_path: Path) -> None:
-    body = PEAK_VAD.split("    def is_speech")[0] + PEAK_VAD.split("> self.options.level\n")[1]
+    example = readme_vad()
+    body = example.split("    def is_speech")[0] + example.split("> self.options.level\n")[1]
+    assert "is_speech" not in body
     write_plugin(tmp_path, body)
     with pytest.raises(PluginError, match=r"^plugin .*peak.py: vad 'peak' \(PeakVad\) leaves "
                                           r"is_speech\(\) abstract: implement it$"):
@@ -101,8 +82,10 @@ def test_segmenter_without_is_speech_is_refused_at_start_up(tmp_path: Path) -> N
 
 
 def test_segmenter_options_must_extend_segmenter_options(tmp_path: Path) -> None:
-    write_plugin(tmp_path, PEAK_VAD.replace("class PeakOptions(SegmenterOptions)",
-                                            "class PeakOptions"))
+    example = readme_vad()
+    wrong = example.replace("class PeakOptions(SegmenterOptions)", "class PeakOptions")
+    assert wrong != example
+    write_plugin(tmp_path, wrong)
     with pytest.raises(ConfigError, match=r"unknown vad 'peak'.*plugins that failed to load: "
                                           r".*peak.py \(import failed: TypeError: PeakVad.Options "
                                           r"must subclass edgevoice.SegmenterOptions"):
