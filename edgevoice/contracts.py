@@ -1,15 +1,15 @@
 """What a component of each kind must provide, as `typing.Protocol`s.
 
 A component is a class with `name` (unique per kind), `kind`, an `Options` frozen dataclass
-(validated from its YAML block) and the members of its kind's protocol below. It is built once,
-at start-up or reload, as `cls(options, ctx)`. The registry checks at registration that a class
-has its kind's methods (`missing_members`), so a plugin's mistake shows at start-up; attributes
-set in `__init__` can only be checked by mypy.
+(validated from its YAML block) and the members of its kind's protocol below. It is built as
+`cls(options, ctx)` at start-up (stages and decoders again at a reload). The registry checks at
+registration that a class has its kind's methods (`missing_members`), so a plugin's mistake
+shows at start-up; attributes set in `__init__` can only be checked by mypy.
 
-Threads: a source's `read()` runs on the capture thread, which does nothing else; every other
-call, to every kind, comes from the processing thread (the daemon's main thread), one at a
-time. The one exception is `SupportsHotwords.set_hotwords`, called from the MQTT client's
-network thread.
+Threads: a source's `read()` runs on the capture thread (and its `close()` and `open()` when a
+failed live source is reopened); every other call, to every kind, comes from the processing
+thread (the daemon's main thread), one at a time. The one exception is
+`SupportsHotwords.set_hotwords`, called from the MQTT client's network thread.
 """
 
 from __future__ import annotations
