@@ -1,17 +1,7 @@
 """What every component is built with, and the events a segmenter emits.
 
-Protocols by kind (all components take `(options, ctx)` and have `close()`):
-
-- source:   `open()`, `read() -> np.ndarray | None` (a block at `sample_rate`, None at end),
-            attributes `sample_rate` (Hz) and `live` (True for devices that cannot wait).
-- denoise:  `process(frame) -> frame` (int16, pipeline rate, `frame_samples` long), `reset()`.
-- vad:      `process(frame) -> list[event]`, `flush() -> list[event]`, `reset()`.
-- frontend: `process(samples) -> features [n, n_features]`, `reset()`.
-- model:    `process(features) -> logprobs [n, tokens]`, `flush() -> logprobs`, `reset()`,
-            attribute `frame_seconds`.
-- decoder:  see edgevoice.decoding (`process`, `partial`, `finalize`, `reset`).
-- sink:     `open()`, `publish(message)` (edgevoice.messages: `message.topic`,
-            `message.to_payload()`), `flush(timeout) -> undelivered count`.
+What each kind of component must provide, and on which thread it is called, is written down
+as typing.Protocols in edgevoice.contracts.
 """
 
 from __future__ import annotations

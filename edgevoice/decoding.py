@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -53,14 +52,6 @@ class DecodeResult:
 
 def _round_word(w: dict) -> dict:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in w.items()}
-
-
-@runtime_checkable
-class SupportsHotwords(Protocol):
-    """A decoder that can favour phrases given at run time (`cmd/hotwords`)."""
-
-    def set_hotwords(self, hotwords: list[tuple[str, float]], where: str = "hotwords") -> None:
-        ...
 
 
 @dataclass(frozen=True)

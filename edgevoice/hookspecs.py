@@ -1,9 +1,10 @@
 """pluggy hook specifications for edgevoice plugins (entry-point group "edgevoice").
 
-`register_*` hooks are called once at start-up with a `register(component_class)` callable.
-A component class has `name` (str, unique per kind), `kind`, an `Options` frozen dataclass and
-the small protocol of its kind (see edgevoice.components). `on_*` hooks are notifications;
-they run once per utterance or lifecycle event, never per audio frame.
+Plugins mark their implementations with `edgevoice.hookimpl`. `register_*` hooks are called
+once at start-up with a `register(component_class)` callable. A component class has `name`
+(str, unique per kind), `kind`, an `Options` frozen dataclass and the protocol of its kind (see
+edgevoice.contracts). `on_*` hooks are notifications, on the processing thread; they run once
+per utterance or lifecycle event, never per audio frame.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from edgevoice.messages import Transcript, VadEvent
 
 hookspec = pluggy.HookspecMarker("edgevoice")
+hookimpl = pluggy.HookimplMarker("edgevoice")  # for plugins: `from edgevoice import hookimpl`
 
 Register = Callable[[type], None]
 

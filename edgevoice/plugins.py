@@ -12,26 +12,26 @@ import importlib.util
 import logging
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, overload
 
 import pluggy
 
-from edgevoice import hookspecs
+from edgevoice import contracts, hookspecs
 from edgevoice.errors import PluginError
 from edgevoice.options import suggest
 
 log = logging.getLogger("edgevoice.plugins")
 
-KINDS = ("source", "denoise", "vad", "frontend", "model", "decoder", "sink")
+KINDS: tuple[str, ...] = get_args(contracts.Kind)
 ENTRY_POINT_GROUP = "edgevoice"
 TRACE_ENV = "EDGEVOICE_TRACE_HOOKS"
 
 
 @dataclass
-class Component:
-    cls: Any  # a component class: name, kind, Options, protocol of its kind
+class Registered:
+    cls: type[contracts.Component]  # checked against its kind's protocol when it was registered
     provider: str
 
 
@@ -40,11 +40,29 @@ class Registry:
     """Every component the loaded plugins provide, by kind and name."""
 
     pm: pluggy.PluginManager
-    components: dict[str, dict[str, Component]] = field(
+    components: dict[str, dict[str, Registered]] = field(
         default_factory=lambda: {k: {} for k in KINDS})
     failures: dict[str, str] = field(default_factory=dict)  # plugin name -> why it failed
 
-    def get(self, kind: str, name: str, where: str) -> Any:
+    @overload
+    def get(self, kind: Literal["source"], name: str, where: str) -> type[contracts.Source]: ...
+    @overload
+    def get(self, kind: Literal["denoise"], name: str, where: str) -> type[contracts.Denoiser]: ...
+    @overload
+    def get(self, kind: Literal["vad"], name: str, where: str) -> type[contracts.Vad]: ...
+    @overload
+    def get(self, kind: Literal["frontend"], name: str, where: str) -> type[contracts.Frontend]: ...
+    @overload
+    def get(self, kind: Literal["model"], name: str, where: str) -> type[contracts.Model]: ...
+    @overload
+    def get(self, kind: Literal["decoder"], name: str, where: str) -> type[contracts.Decoder]: ...
+    @overload
+    def get(self, kind: Literal["sink"], name: str, where: str) -> type[contracts.Sink]: ...
+    @overload
+    def get(self, kind: str, name: str, where: str) -> type[contracts.Component]: ...
+
+    def get(self, kind: str, name: str, where: str) -> type[contracts.Component]:
+        """The class registered as `name` of `kind`; a PluginError with what is available."""
         found = self.components[kind].get(name)
         if found is not None:
             return found.cls
@@ -139,17 +157,27 @@ def create_registry(plugin_dirs: tuple[str | Path, ...] = (), entry_points: bool
 
 
 def _add(registry: Registry, cls: type, provider: str) -> None:
+    """Register one component class, refusing one that does not fit its kind's protocol
+    (edgevoice.contracts): the plugin's author hears of it at start-up, not mid-utterance."""
     kind, name = getattr(cls, "kind", None), getattr(cls, "name", None)
     if kind not in KINDS:
         raise PluginError(f"plugin {provider}: {cls.__qualname__}.kind is {kind!r}, "
                           f"expected one of {', '.join(KINDS)}")
     if not isinstance(name, str) or not name:
         raise PluginError(f"plugin {provider}: {cls.__qualname__} has no `name`")
-    if not hasattr(cls, "Options"):
+    if not is_dataclass(getattr(cls, "Options", None)):
         raise PluginError(f"plugin {provider}: {cls.__qualname__} has no `Options` dataclass")
+    lacking, abstract = contracts.missing_members(cls, kind)
+    where = f"plugin {provider}: {kind} {name!r} ({cls.__qualname__})"
+    if lacking:
+        protocol = contracts.PROTOCOLS[kind].__name__
+        raise PluginError(f"{where} lacks {', '.join(lacking)}, which every {kind} needs "
+                          f"(see edgevoice.contracts.{protocol})")
+    if abstract:
+        raise PluginError(f"{where} leaves {', '.join(abstract)} abstract: implement it")
     have = registry.components[kind].get(name)
     if have is not None:
         raise PluginError(f"{kind} {name!r} is provided twice: by {have.provider} "
                           f"({have.cls.__module__}) and by {provider} ({cls.__module__}); "
                           "uninstall one or rename its component")
-    registry.components[kind][name] = Component(cls, provider)
+    registry.components[kind][name] = Registered(cls, provider)

@@ -19,7 +19,8 @@ from edgevoice.bundle import Bundle
 from edgevoice.commands import CommandQueue
 from edgevoice.components import StageContext, build
 from edgevoice.config import Choice, Settings
-from edgevoice.decoding import DecoderContext, DecodeResult, SupportsHotwords
+from edgevoice.contracts import SupportsHotwords
+from edgevoice.decoding import DecoderContext, DecodeResult
 from edgevoice.errors import BundleError
 from edgevoice.options import validate
 from edgevoice.plugins import Registry

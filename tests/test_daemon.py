@@ -18,8 +18,8 @@ from support import REPO, Recorder, compose, edgevoice, free_port, need_fsdd
 from edgevoice.audio import write_wav
 
 HOOK_PLUGIN = '''
-import json, os, pluggy
-hookimpl = pluggy.HookimplMarker("edgevoice")
+import json, os
+from edgevoice import hookimpl
 LOG = os.environ["HOOK_LOG"]
 
 def _log(name, **data):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,8 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 PLUGIN = '''
 from dataclasses import dataclass
-import pluggy
-hookimpl = pluggy.HookimplMarker("edgevoice")
+from edgevoice import hookimpl
 
 @dataclass(frozen=True)
 class Opts:
@@ -124,13 +125,42 @@ def test_invalid_component_class_is_refused(tmp_path: Path) -> None:
         create_registry((tmp_path,), entry_points=False)
 
 
+def test_component_missing_a_method_of_its_kind_is_refused_at_start_up(tmp_path: Path) -> None:
+    """Without `flush` the daemon would start and fail only at shutdown, losing messages."""
+    (tmp_path / "noflush.py").write_text(PLUGIN.replace("    def flush(self, timeout): return 0\n",
+                                                        "    flush = None\n"))
+    with pytest.raises(PluginError) as err:
+        create_registry((tmp_path,), entry_points=False)
+    assert str(err.value) == (
+        f"plugin {tmp_path / 'noflush.py'}: sink 'shout' (Shout) lacks flush(), which every sink "
+        "needs (see edgevoice.contracts.Sink)")
+    (tmp_path / "noflush.py").write_text(PLUGIN.replace("    def open(self): pass\n", "")
+                                         .replace("    def close(self): pass\n", ""))
+    with pytest.raises(PluginError, match=r"\(Shout\) lacks open\(\), close\(\), which"):
+        create_registry((tmp_path,), entry_points=False)
+
+
+def test_options_must_be_a_dataclass(tmp_path: Path) -> None:
+    (tmp_path / "bad.py").write_text(PLUGIN.replace("@dataclass(frozen=True)\nclass Opts",
+                                                    "class Opts"))
+    with pytest.raises(PluginError, match=r"Shout has no `Options` dataclass"):
+        create_registry((tmp_path,), entry_points=False)
+
+
+def test_hookimpl_is_exported_without_importing_the_engine() -> None:
+    code = ("import sys; from edgevoice import hookimpl; import pluggy; "
+            "assert isinstance(hookimpl, pluggy.HookimplMarker); "
+            "print(sorted(m for m in ('numpy', 'yaml', 'edgevoice.plugins') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 EVERY_STAGE_PLUGIN = '''
 from dataclasses import dataclass
 import numpy as np
-import pluggy
+from edgevoice import hookimpl
 from edgevoice.audio import read_wav
 from edgevoice.decoding import GreedyDecoder
-hookimpl = pluggy.HookimplMarker("edgevoice")
 
 @dataclass(frozen=True)
 class FileOpts:

@@ -16,10 +16,10 @@ from support import REPO, compose, edgevoice, need_fsdd
 
 FLAKY_SOURCE = '''
 from dataclasses import dataclass
-import numpy as np, pluggy
+import numpy as np
+from edgevoice import hookimpl
 from edgevoice.audio import read_wav
 from edgevoice.errors import AudioError
-hookimpl = pluggy.HookimplMarker("edgevoice")
 
 @dataclass(frozen=True)
 class Opts:

@@ -1,19 +1,21 @@
-"""The built-in plugin: registers edgevoice's own components through the public hooks."""
+"""The built-in plugin: registers edgevoice's own components through the public hooks.
+
+The typed tuples let mypy check each built-in against its kind's protocol.
+"""
 
 from __future__ import annotations
 
-import pluggy
-
+from edgevoice import hookimpl
+from edgevoice.contracts import Decoder, Denoiser, Frontend, Model, Sink, Source, Vad
 from edgevoice.hookspecs import Register
-
-hookimpl = pluggy.HookimplMarker("edgevoice")
 
 
 @hookimpl(trylast=True)
 def register_sources(register: Register) -> None:
     from edgevoice.stages.sources import MicSource, StdinSource, WavSource
 
-    for cls in (MicSource, WavSource, StdinSource):
+    sources: tuple[type[Source], ...] = (MicSource, WavSource, StdinSource)
+    for cls in sources:
         register(cls)
 
 
@@ -23,7 +25,11 @@ def register_stages(register: Register) -> None:
     from edgevoice.stages.denoise import NoDenoise, WebRtcDenoise
     from edgevoice.stages.vad import EnergyVad, WebRtcVad
 
-    for cls in (NoDenoise, WebRtcDenoise, WebRtcVad, EnergyVad, LogMelFrontend, TFLiteModel):
+    denoisers: tuple[type[Denoiser], ...] = (NoDenoise, WebRtcDenoise)
+    vads: tuple[type[Vad], ...] = (WebRtcVad, EnergyVad)
+    frontends: tuple[type[Frontend], ...] = (LogMelFrontend,)
+    models: tuple[type[Model], ...] = (TFLiteModel,)
+    for cls in denoisers + vads + frontends + models:
         register(cls)
 
 
@@ -32,8 +38,9 @@ def register_decoders(register: Register) -> None:
     from edgevoice.beam import BeamDecoder
     from edgevoice.decoding import GreedyDecoder
 
-    register(GreedyDecoder)
-    register(BeamDecoder)
+    decoders: tuple[type[Decoder], ...] = (GreedyDecoder, BeamDecoder)
+    for cls in decoders:
+        register(cls)
 
 
 @hookimpl(trylast=True)
@@ -41,5 +48,6 @@ def register_sinks(register: Register) -> None:
     from edgevoice.stages.mqtt import MqttSink
     from edgevoice.stages.sinks import FileSink, StdoutSink
 
-    for cls in (MqttSink, StdoutSink, FileSink):
+    sinks: tuple[type[Sink], ...] = (MqttSink, StdoutSink, FileSink)
+    for cls in sinks:
         register(cls)

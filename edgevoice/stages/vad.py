@@ -3,12 +3,15 @@
 `Segmenter` turns per-frame speech/non-speech decisions into utterances with pre-roll (audio
 before the trigger, so first phonemes are not clipped), hang-over (silence that must pass before
 an utterance ends), and minimum and maximum utterance lengths. Detectors: webrtcvad, energy.
+A plugin's VAD subclasses it (`from edgevoice import Segmenter`) and writes only `is_speech`.
 """
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +32,22 @@ class SegmenterOptions:
                                 min=500, max=120000)
 
 
-class Segmenter(Closeable):
-    """Utterance state machine over frame decisions from `is_speech`."""
+class Segmenter(Closeable, ABC):
+    """Utterance state machine over frame decisions from `is_speech`.
+
+    A subclass sets `name`, optionally `Options` (a subclass of SegmenterOptions, so the
+    segmenter's own settings stay configurable), and implements `is_speech`.
+    """
 
     kind = "vad"
+    Options: type[SegmenterOptions] = SegmenterOptions
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not (isinstance(cls.Options, type) and issubclass(cls.Options, SegmenterOptions)):
+            raise TypeError(f"{cls.__qualname__}.Options must subclass "
+                            "edgevoice.SegmenterOptions: the segmenter reads preroll_ms, "
+                            "hangover_ms, ... from it")
 
     def __init__(self, options: SegmenterOptions, ctx: StageContext) -> None:
         self.options = options
@@ -47,8 +62,10 @@ class Segmenter(Closeable):
         self._t = 0  # frames seen since reset
         self.reset()
 
+    @abstractmethod
     def is_speech(self, frame: np.ndarray) -> bool:
-        raise NotImplementedError
+        """Is this frame speech? `frame`: int16, `self.frame` samples at `self.rate` Hz,
+        denoised; called once per frame, in order, on the processing thread."""
 
     def reset(self) -> None:
         self._pre: deque[np.ndarray] = deque(maxlen=self._n_pre + 2 * self._n_trig)

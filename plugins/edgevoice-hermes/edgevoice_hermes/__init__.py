@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import pluggy
-
+from edgevoice import hookimpl
 from edgevoice.messages import Message, Transcript, VadEvent
 from edgevoice.stages.mqtt import MqttSink
-
-hookimpl = pluggy.HookimplMarker("edgevoice")
 
 
 class HermesSink(MqttSink):

@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pluggy
 
+from edgevoice import hookimpl
 from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import PluginError
 from edgevoice.hookspecs import Register
 from edgevoice.options import opt
-
-hookimpl = pluggy.HookimplMarker("edgevoice")
 
 RNNOISE_RATE = 48000  # RNNoise only runs at 48 kHz...
 BLOCK = 480  # ...on 10 ms blocks
