@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from edgevoice.components import StageContext
+
 
 @dataclass(frozen=True)
 class Word:
@@ -55,20 +57,26 @@ def _round_word(w: dict) -> dict:
 
 
 @dataclass(frozen=True)
-class DecoderContext:
-    """What every decoder is built with: the bundle's tokens and timing."""
+class DecoderContext(StageContext):
+    """What every decoder is built with: the context every component gets (site, rate,
+    bundle, command queue) plus the tokens and timing of the acoustic model's output."""
 
-    tokens: tuple[str, ...]
-    blank: int
-    frame_seconds: float  # duration of one acoustic-model output frame
+    tokens: tuple[str, ...] = ()
+    blank: int = 0
+    frame_seconds: float = 0.0  # duration of one acoustic-model output frame
     lm_file: object = None  # pathlib.Path of the bundle's ARPA LM, or None
     space: int = -1  # index of the word separator token, -1 if none
 
     @classmethod
-    def create(cls, tokens, blank, frame_seconds, lm_file=None) -> DecoderContext:
+    def create(cls, tokens, blank, frame_seconds, lm_file=None,  # type: ignore[no-untyped-def]
+               base: StageContext | None = None) -> DecoderContext:
+        """`base`: the run's StageContext (a decoder built on its own, in a benchmark or a
+        test, gets an empty one)."""
         tokens = tuple(tokens)
         space = tokens.index(" ") if " " in tokens else -1
-        return cls(tokens, blank, frame_seconds, lm_file, space)
+        base = base or StageContext("", 0, 0)
+        return cls(base.site_id, base.sample_rate, base.frame_samples, base.bundle,
+                   base.commands, tokens, blank, frame_seconds, lm_file, space)
 
 
 @dataclass(frozen=True)

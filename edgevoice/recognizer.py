@@ -97,7 +97,7 @@ class Recognizer:
         frontend = build(stages["frontend"], registry, ctx)
         model = build(stages["model"], registry, ctx)
         dctx = DecoderContext.create(bundle.tokens, bundle.blank, model.frame_seconds,
-                                     bundle.lm_file)
+                                     bundle.lm_file, base=ctx)
         decoder = build(decoder_choice(settings, registry, bundle), registry, dctx)
         return cls(bundle, ctx, denoise, frontend, model, decoder)
 
