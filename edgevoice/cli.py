@@ -108,34 +108,51 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate the YAML, then build (without opening) every component and the model."""
+    """Validate the YAML, load the bundle, then build (without opening) every component and
+    the model; every problem found is reported in one go."""
     from edgevoice.bundle import load_bundle
     from edgevoice.components import build
+    from edgevoice.config import load_raw, load_settings, parse_core
     from edgevoice.errors import ConfigError
     from edgevoice.pipeline import Pipeline
     from edgevoice.recognizer import stage_context
 
-    settings, registry = _settings(args.path)
-    core = settings.core
-    bundle = load_bundle(core.bundle, Path(core.models_dir) if core.models_dir else None)
-    ctx = stage_context(settings, bundle)
-    problems = []
+    raw, origin = load_raw(args.path)
+    problems: list[str] = []
+    settings = None
     try:
-        Pipeline(settings, registry, bundle, sinks=[]).close()
+        settings, registry = load_settings(raw, origin)
+    except ConfigError as exc:
+        problems += exc.problems
+    core = settings.core if settings else parse_core(raw, origin)[0]
+    try:
+        bundle = load_bundle(core.bundle, Path(core.models_dir) if core.models_dir else None)
     except EdgevoiceError as exc:
-        problems.append(str(exc))
-    for choice in (settings.source, *settings.sinks):
+        problems.append(f"bundle: {exc}")
+        bundle = None
+    if settings is not None and bundle is not None:
+        ctx = stage_context(settings, bundle)
         try:
-            build(choice, registry, ctx)
+            Pipeline(settings, registry, bundle, sinks=[]).close()
         except EdgevoiceError as exc:
-            problems.append(f"{choice.path}: {exc}" if choice.path not in str(exc) else str(exc))
+            problems.append(str(exc))
+        for choice in (settings.source, *settings.sinks):
+            try:
+                build(choice, registry, ctx)
+            except EdgevoiceError as exc:
+                problems.append(exc_in(choice.path, exc))
     if problems:
         raise ConfigError(problems, args.path)
+    assert settings is not None and bundle is not None
     print(f"{args.path}: OK (source {settings.source.name}, "
           + ", ".join(f"{k} {c.name}" for k, c in settings.stages.items())
           + f", sinks {', '.join(s.name for s in settings.sinks)}; model {bundle.name} "
           f"{bundle.version})")
     return 0
+
+
+def exc_in(path: str, exc: Exception) -> str:
+    return str(exc) if path in str(exc) else f"{path}: {exc}"
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

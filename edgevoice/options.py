@@ -10,11 +10,21 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import reprlib
 import types
 import typing
 from typing import Any, Literal, TypeVar, Union
 
 T = TypeVar("T")
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 60, 60, 4, 4, 2
+
+
+def short(value: Any) -> str:
+    """A value as messages show it: bounded, however large the value (an alias bomb)."""
+    return _SHORT.repr(value)
 
 
 def suggest(name: str, choices: typing.Iterable[str]) -> str:
@@ -73,7 +83,7 @@ def _convert(tp: Any, value: Any, path: str, errors: list[str]) -> Any:
         allowed = typing.get_args(tp)
         if value in allowed:
             return value
-        errors.append(f"{path}: must be one of {', '.join(map(repr, allowed))}, got {value!r}"
+        errors.append(f"{path}: must be one of {', '.join(map(repr, allowed))}, got {short(value)}"
                       + suggest(str(value), [str(a) for a in allowed]))
         return None
     if origin in (list, tuple):
@@ -119,7 +129,7 @@ def _describe(value: Any) -> str:
         return "null"
     if isinstance(value, (dict, list)):
         return "a mapping" if isinstance(value, dict) else "a list"
-    return f"{type(value).__name__} {value!r}"
+    return f"{type(value).__name__} {short(value)}"
 
 
 def validate(cls: type[T], data: Any, path: str, errors: list[str],

@@ -421,7 +421,36 @@ def test_check_config_builds_every_component(tmp_path, bundle_dir) -> None:
     assert out.returncode == 2, out.stdout
     assert "2 problems" in out.stderr
     assert "$EDGEVOICE_NO_SUCH_VAR is not set" in out.stderr
-    assert "sink file: `path` is required" in out.stderr
+    assert "sinks[1]: `path` is required" in out.stderr
+
+
+def test_check_config_reports_every_problem_in_one_run(tmp_path) -> None:
+    """Config, bundle and component problems together, not one run per mistake."""
+    cfg = write_config(tmp_path, tmp_path / "no-bundle", sinks=[
+        {"name": "mqtt", "ca_file": str(tmp_path / "none.pem"), "username": "u",
+         "password_env": "EDGEVOICE_NO_SUCH_VAR", "topic_prefix": "a/#/+"},
+        {"name": "file"}], decoder={"name": "beam", "hotwords": [{"phrase": "x",
+                                                                 "boost": float("nan")}]})
+    out = edgevoice("check-config", str(cfg))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    for why in ("ca_file", "$EDGEVOICE_NO_SUCH_VAR is not set", "MQTT wildcards",
+                "sinks[1]: `path` is required", "bundle:", "hotwords[0].boost: must be a "
+                "finite number"):
+        assert why in out.stderr, (why, out.stderr)
+
+
+@pytest.mark.parametrize("text, why", [
+    ("a: " + "[" * 20000 + "]" * 20000, "nested more than"),
+    ("a0: &a0 [x,x,x,x,x,x,x,x,x]\n" + "".join(
+        f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]\n" for i in range(1, 9))
+     + "log_level: *a8\n", "expands to more than"),
+    ("site_id: x\n" + "#" * (2 << 20), "not a config file"),
+], ids=["deep", "alias-bomb", "huge"])
+def test_hostile_yaml_is_one_line_not_a_crash(tmp_path, text, why) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(text)
+    out = edgevoice("check-config", str(cfg))
+    assert out.returncode == 2 and why in out.stderr and len(out.stderr) < 500, out.stderr[:2000]
 
 
 def test_transcribe_hears_recordings_trimmed_tight_to_the_word(bundle_dir) -> None:

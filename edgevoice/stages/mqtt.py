@@ -58,15 +58,50 @@ class MqttOptions:
                                "a stale voice command must not run hours later", min=0.0)
 
     def __post_init__(self) -> None:
+        problems = []  # every one at once: check-config must not need a run per mistake
         url = urlparse(self.broker)
+        try:
+            _ = url.port  # raises on a port that is not a number, or out of range
+        except ValueError:
+            problems.append(f"broker {self.broker!r}: the port is not a number from 1 to 65535")
         if url.scheme not in ("mqtt", "mqtts", "tcp", "ssl") or not url.hostname:
-            raise ValueError(f"broker {self.broker!r} is not mqtt://HOST:PORT or mqtts://HOST:PORT")
+            problems.append(f"broker {self.broker!r} is not mqtt://HOST:PORT or "
+                            "mqtts://HOST:PORT")
+        if url.username is not None or url.password is not None:
+            problems.append("broker: put no user name or password in the URL (they would "
+                            "show in logs and process lists): use username and password_env "
+                            "or password_file")
+        if url.path not in ("", "/") or url.query or url.fragment:
+            problems.append(f"broker {self.broker!r}: a broker URL has no path or query")
+        problems += topic_problems(self.topic_prefix)
         if self.password_env and self.password_file:
-            raise ValueError("give password_env or password_file, not both")
-        for key in ("ca_file", "cert_file", "key_file"):
+            problems.append("give password_env or password_file, not both")
+        if self.password_env and self.password_env not in os.environ:
+            problems.append(f"password_env: ${self.password_env} is not set")
+        if (self.password_env or self.password_file) and not self.username:
+            problems.append("a password needs a username")
+        for key in ("ca_file", "cert_file", "key_file"):  # password_file: a credential that
+            # exists only inside the service (systemd LoadCredential) is read when the sink starts
             value = getattr(self, key)
             if value is not None and not Path(value).expanduser().is_file():
-                raise ValueError(f"{key} {value}: no such file")
+                problems.append(f"{key} {value}: no such file")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+
+def topic_problems(prefix: str) -> list[str]:
+    """Why `topic_prefix` cannot be published to (wildcards, empty levels), if it cannot."""
+    try:
+        topic = prefix.format(site_id="x")
+    except (KeyError, IndexError, ValueError):
+        return [f"topic_prefix {prefix!r}: only {{site_id}} may appear in braces"]
+    problems = []
+    if any(c in topic for c in "#+\0"):
+        problems.append(f"topic_prefix {prefix!r}: MQTT wildcards (# +) and NUL cannot be "
+                        "published to")
+    if not topic.strip("/") or "//" in topic.strip("/"):
+        problems.append(f"topic_prefix {prefix!r}: has an empty topic level")
+    return problems
 
 
 def parse_broker(url_text: str) -> tuple[str, int, bool]:

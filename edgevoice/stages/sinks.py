@@ -45,6 +45,10 @@ class StdoutSink(Closeable):
 class FileOptions(JsonLinesOptions):
     path: str = opt("", "file to append JSON lines to")
 
+    def __post_init__(self) -> None:
+        if not self.path:
+            raise ValueError("`path` is required: the file to append JSON lines to")
+
 
 class FileSink(StdoutSink):
     """JSON lines appended to a file (a local log of everything heard)."""
