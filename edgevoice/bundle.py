@@ -1,7 +1,8 @@
 """Model bundles: a directory with model.tflite, bundle.yaml, optional lm.arpa and MODEL_CARD.md.
 
-`load_bundle` refuses a bundle whose files do not match the sha256 recorded in bundle.yaml, so a
-half-copied or corrupted model never reaches the interpreter.
+`load_bundle` reads bundle.yaml with the one validator (`edgevoice.options`: every problem at
+once, with its YAML path and line) and refuses a bundle whose files do not match the sha256
+recorded there, so a half-copied or corrupted model never reaches the interpreter.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Any
 
 import yaml
 
-from edgevoice.errors import BundleError
+from edgevoice.errors import BundleError, problems_message
 from edgevoice.features import LogMel, LogMelSettings
+from edgevoice.options import REQUIRED, at, load_yaml, opt, validate
 
 BUNDLE_FORMAT = 1
 BUNDLE_FILE = "bundle.yaml"
@@ -95,13 +97,60 @@ def resolve_bundle_path(spec: str | Path, models_dir: Path | None = None) -> Pat
     return path
 
 
-def _need(d: dict, key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in d:
-        raise BundleError(f"{where}: missing key {key!r}")
-    value = d[key]
-    if not isinstance(value, kind):
-        raise BundleError(f"{where}: {key!r} has the wrong type ({type(value).__name__})")
-    return value
+@dataclass(frozen=True, kw_only=True)
+class ModelSection:
+    """bundle.yaml `model`: the acoustic model and how it is run in chunks (StreamingSpec)."""
+
+    file: str = opt(REQUIRED, "the INT8 TFLite model, a file of the bundle")
+    window: int = opt(REQUIRED, "feature frames per call", min=1)
+    context: int = opt(REQUIRED, "of them, left context whose outputs are discarded", min=0)
+    stride: int = opt(REQUIRED, "input frames per output frame", min=1)
+    arch: str = opt("", "the architecture it was built with")
+    receptive_field: int = opt(0, "input frames one output frame depends on", min=0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TensorSection:
+    """bundle.yaml `input` and `output`: the model's tensors as the build tool saw them."""
+
+    shape: tuple[int, ...] = opt(REQUIRED, "dimensions", min=0)
+    dtype: str = opt(REQUIRED, "element type, e.g. int8")
+    scale: float = opt(REQUIRED, "quantization scale")
+    zero_point: int = opt(REQUIRED, "quantization zero point")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LMSection:
+    """bundle.yaml `lm`: the optional word n-gram language model."""
+
+    file: str = opt(REQUIRED, "ARPA file, a file of the bundle")
+    order: int = opt(0, "n-gram order", min=0)
+    smoothing: str = opt("", "how its counts were smoothed")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """bundle.yaml as edgevoice-build's export writes it; `Bundle` is what the daemon uses."""
+
+    format: int = opt(REQUIRED, f"bundle format; this edgevoice reads {BUNDLE_FORMAT}")
+    name: str = opt(REQUIRED, "bundle name")
+    version: str = opt("0", "bundle version")
+    description: str = opt("", "what it recognises")
+    sample_rate: int = opt(REQUIRED, "audio rate the model expects, Hz", min=1)
+    frontend: dict[str, Any] = opt(REQUIRED, "feature settings (LogMelSettings and a name)")
+    tokens: tuple[str, ...] = opt(REQUIRED, "the model's output symbols")
+    blank: int = opt(REQUIRED, "index of the CTC blank among tokens", min=0)
+    model: ModelSection = opt(REQUIRED, "the acoustic model")
+    input: TensorSection | None = opt(None, "the model's input tensor")
+    output: TensorSection | None = opt(None, "the model's output tensor")
+    decoder: dict[str, Any] | None = opt(None, "the daemon's default decoder block")
+    denoise: dict[str, Any] | None = opt(None, "the denoiser the model was trained behind")
+    lm: LMSection | None = opt(None, "the word language model, if any")
+    training: dict[str, Any] | None = opt(None, "the command and recipe it was built with")
+    metrics: dict[str, Any] | None = opt(None, "figures from evaluation")
+    credits: tuple[str, ...] = opt((), "data and engines it owes")
+    build_time: dict[str, Any] | None = opt(None, "seconds per build stage")
+    files: dict[str, str] = opt(REQUIRED, "sha256 of every file of the bundle")
 
 
 def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool = True) -> Bundle:
@@ -115,66 +164,77 @@ def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool =
         # libyaml's safe loader where PyYAML has it: the evaluation figures make bundle.yaml
         # long, and the pure-Python parser would add a quarter of a second to every start.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        meta = yaml.load(manifest.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506
+        meta, lines = load_yaml(manifest.read_text(encoding="utf-8"), loader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise BundleError(f"{where}: not valid YAML ({exc})") from None
     except OSError as exc:
         raise BundleError(f"{where}: cannot read ({exc.strerror})") from None
     if not isinstance(meta, dict):
         raise BundleError(f"{where}: expected a mapping at the top level")
-    if meta.get("format") != BUNDLE_FORMAT:
-        raise BundleError(f"{where}: bundle format {meta.get('format')!r}, this edgevoice reads "
-                          f"format {BUNDLE_FORMAT}")
-    files = _need(meta, "files", dict, where)
+    if meta.get("format") != BUNDLE_FORMAT:  # before the keys: another format has others
+        raise BundleError(f"{where}: {at('format', lines)}: bundle format {meta.get('format')!r}, "
+                          f"this edgevoice reads format {BUNDLE_FORMAT}")
+    problems: list[str] = []
+    m = validate(Manifest, meta, "", problems, lines=lines)
+    frontend = meta.get("frontend")
+    settings = (validate(LogMelSettings, frontend, "frontend", problems, ("name",), lines=lines)
+                if isinstance(frontend, dict) else None)
+    if m is None or settings is None:
+        raise BundleError(problems_message(where, problems))
     if verify:
-        verify_files(path, files)
-    model = _need(meta, "model", dict, where)
-    model_file = path / _need(model, "file", str, where + ": model")
-    if model_file.name not in files:
-        raise BundleError(f"{where}: model file {model_file.name} has no sha256 under 'files'")
-    tokens = _need(meta, "tokens", list, where)
-    blank = _need(meta, "blank", int, where)
-    if not 0 <= blank < len(tokens):
-        raise BundleError(f"{where}: blank index {blank} is outside the {len(tokens)} tokens")
-    frontend = _need(meta, "frontend", dict, where)
+        verify_files(path, m.files)
+    problems += _check(m, settings, lines)
+    if problems:
+        raise BundleError(problems_message(where, problems))
+    lm = m.lm.file if m.lm else None
+    return Bundle(
+        path=path,
+        name=m.name,
+        version=m.version,
+        sample_rate=m.sample_rate,
+        frontend=settings,
+        tokens=m.tokens,
+        blank=m.blank,
+        model_file=path / m.model.file,
+        streaming=StreamingSpec(window=m.model.window, context=m.model.context,
+                                stride=m.model.stride),
+        lm_file=path / lm if lm else None,
+        decoder=dict(m.decoder or {}),
+        metrics=dict(m.metrics or {}),
+        raw=meta,
+    )
+
+
+def _check(m: Manifest, settings: LogMelSettings, lines: dict[str, int]) -> list[str]:
+    """What bundle.yaml's sections must agree on."""
+    problems = []
+    if Path(m.model.file).name not in m.files:
+        problems.append(f"{at('model.file', lines)}: model file {Path(m.model.file).name} has "
+                        "no sha256 under 'files'")
+    if m.lm and m.lm.file not in m.files:
+        problems.append(f"{at('lm.file', lines)}: LM file {m.lm.file} has no sha256 under "
+                        "'files'")
+    if m.blank >= len(m.tokens):
+        problems.append(f"{at('blank', lines)}: blank index {m.blank} is outside the "
+                        f"{len(m.tokens)} tokens")
+    window, context, stride = m.model.window, m.model.context, m.model.stride
+    if window <= context or (window - context) % stride or context % stride:
+        problems.append(f"{at('model', lines)}: window {window}, context {context} and stride "
+                        f"{stride} are inconsistent (window - context and context must be "
+                        "multiples of stride)")
     try:
-        settings = LogMelSettings.from_dict(frontend)
         LogMel(settings)  # checks band, window and FFT sizes
     except (TypeError, ValueError) as exc:
-        raise BundleError(f"{where}: frontend: {exc}") from None
+        problems.append(f"{at('frontend', lines)}: {exc}")
     for key in ("mean", "std"):
         values = getattr(settings, key)
         if values and len(values) != settings.n_mels:
-            raise BundleError(f"{where}: frontend.{key} has {len(values)} values for "
-                              f"{settings.n_mels} mel bands")
-    rate = _need(meta, "sample_rate", int, where)
-    if settings.sample_rate != rate:
-        raise BundleError(f"{where}: frontend sample_rate {settings.sample_rate} != {rate}")
-    stream = StreamingSpec(
-        window=_need(model, "window", int, where + ": model"),
-        context=_need(model, "context", int, where + ": model"),
-        stride=_need(model, "stride", int, where + ": model"),
-    )
-    if stream.step <= 0 or stream.step % stream.stride or stream.context % stream.stride:
-        raise BundleError(f"{where}: model window/context/stride are inconsistent: {stream}")
-    lm_name = (meta.get("lm") or {}).get("file") if isinstance(meta.get("lm"), dict) else None
-    if lm_name and lm_name not in files:
-        raise BundleError(f"{where}: LM file {lm_name} has no sha256 under 'files'")
-    return Bundle(
-        path=path,
-        name=str(_need(meta, "name", str, where)),
-        version=str(meta.get("version", "0")),
-        sample_rate=rate,
-        frontend=settings,
-        tokens=tuple(str(t) for t in tokens),
-        blank=blank,
-        model_file=model_file,
-        streaming=stream,
-        lm_file=path / lm_name if lm_name else None,
-        decoder=dict(meta.get("decoder") or {}),
-        metrics=dict(meta.get("metrics") or {}),
-        raw=meta,
-    )
+            problems.append(f"{at(f'frontend.{key}', lines)}: {len(values)} values for "
+                            f"{settings.n_mels} mel bands")
+    if settings.sample_rate != m.sample_rate:
+        problems.append(f"{at('frontend.sample_rate', lines)}: {settings.sample_rate} Hz, the "
+                        f"bundle's sample_rate is {m.sample_rate}")
+    return problems
 
 
 def verify_files(path: Path, files: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ import yaml
 
 from edgevoice.bundle import DEFAULT_BUNDLE
 from edgevoice.errors import ConfigError, PluginError
-from edgevoice.options import join, opt, validate
+from edgevoice.options import join, load_yaml, opt, validate
 from edgevoice.plugins import Registry
 
 STAGES = ("denoise", "vad", "frontend", "model", "decoder")
@@ -86,8 +86,6 @@ class Settings:
 
 
 MAX_YAML_BYTES = 1 << 20  # a config is a few KiB; /dev/zero or a log file is not one
-MAX_YAML_NODES = 100_000  # after aliases are expanded: an alias bomb stops here, not in RAM
-MAX_YAML_DEPTH = 64
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
@@ -106,60 +104,18 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read: {exc}"], str(p)) from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        _check_size(node)
-        data = yaml.SafeLoader(text).get_single_data() if node is not None else None
+        data, _ = load_yaml(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         raise ConfigError([f"{where}invalid YAML: {exc.problem}"], str(p)) from None
     except yaml.YAMLError as exc:
         raise ConfigError([f"invalid YAML: {exc}"], str(p)) from None
-    except RecursionError:
-        raise ConfigError([f"nested more than {MAX_YAML_DEPTH} levels deep"], str(p)) from None
-    except _TooBig as exc:
-        raise ConfigError([str(exc)], str(p)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise ConfigError([f"top level must be a mapping, not {type(data).__name__}"], str(p))
     return data
-
-
-class _TooBig(Exception):
-    pass
-
-
-def _check_size(root: yaml.Node | None) -> None:
-    """Raise _TooBig when the document nests too deeply or its aliases expand to too many
-    nodes (each node's expanded size is counted once, so this stays cheap on a bomb)."""
-    if root is None:
-        return
-    sizes: dict[int, int] = {}
-    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
-    while stack:
-        node, depth, done = stack.pop()
-        if depth > MAX_YAML_DEPTH:
-            raise _TooBig(f"line {node.start_mark.line + 1}: nested more than "
-                          f"{MAX_YAML_DEPTH} levels deep")
-        children = _children(node)
-        if done:
-            size = 1 + sum(sizes[id(c)] for c in children)
-            if size > MAX_YAML_NODES:
-                raise _TooBig(f"line {node.start_mark.line + 1}: expands to more than "
-                              f"{MAX_YAML_NODES} values (aliases of aliases?)")
-            sizes[id(node)] = size
-        elif id(node) not in sizes:
-            stack.append((node, depth, True))
-            stack.extend((c, depth + 1, False) for c in children if id(c) not in sizes)
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    return []
 
 
 def load_raw(path: str | Path | None) -> tuple[dict[str, Any], str]:

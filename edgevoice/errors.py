@@ -13,12 +13,16 @@ class ConfigError(EdgevoiceError):
     def __init__(self, problems: list[str], source: str = "config") -> None:
         self.problems = list(problems)
         self.source = source
-        if len(self.problems) == 1:
-            msg = f"{source}: {self.problems[0]}"
-        else:
-            lines = "\n".join(f"  - {p}" for p in self.problems)
-            msg = f"{source}: {len(self.problems)} problems:\n{lines}"
-        super().__init__(msg)
+        super().__init__(problems_message(source, self.problems))
+
+
+def problems_message(source: str, problems: list[str]) -> str:
+    """How every validation error reads (config, recipe, bundle): the file, then each problem
+    with its YAML path, all at once."""
+    if len(problems) == 1:
+        return f"{source}: {problems[0]}"
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return f"{source}: {len(problems)} problems:\n{lines}"
 
 
 class PluginError(EdgevoiceError):

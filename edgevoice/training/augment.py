@@ -7,20 +7,14 @@ Waveform functions take float32 samples and a numpy Generator and return new flo
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from edgevoice.audio import resample
 from edgevoice.errors import BuildError
 from edgevoice.features import LogMelSettings, hz_to_mel, mel_to_hz
+from edgevoice.training.recipe import FILE_KIND, AugmentSettings
 
-if TYPE_CHECKING:
-    from edgevoice.training.recipe import AugmentSettings
-
-# Generated kinds; a recording in the recipe's data.noise_dir is the kind "file:<name>".
-NOISE_KINDS = ("white", "pink", "brown", "babble", "impulsive", "music")
-FILE_KIND = "file:"
 # Mapping of recording name (file stem) -> samples at the model's rate.
 NoiseFiles = dict[str, np.ndarray]
 
@@ -118,7 +112,7 @@ def add_noise(x: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
 def make_noise(kind: str, n: int, rng: np.random.Generator,
                babble_sources: Sequence[np.ndarray] = (), sample_rate: int = 16000,
                files: NoiseFiles | None = None) -> np.ndarray:
-    """`n` samples of noise of `kind` (NOISE_KINDS or "file:<name>" of `files`), unit RMS."""
+    """`n` samples of noise of `kind` (recipe.NOISE_KINDS or "file:<name>" of `files`), unit RMS."""
     from edgevoice.training import household
 
     if kind.startswith(FILE_KIND):

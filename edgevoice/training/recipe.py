@@ -1,229 +1,267 @@
 """Recipes: one YAML file that says how to build a model, read into frozen dataclasses.
 
-Unknown keys and wrong types are errors that name the file, line and YAML path, with a
-"did you mean"; every problem is reported at once. Only `yaml.safe_load`-level constructs.
+`edgevoice.options.validate` reads it, as it does the daemon's settings: unknown keys, wrong
+types and values out of range are errors that name the file, line and YAML path, with a "did
+you mean"; every problem is reported at once. Checks across sections follow in the same form.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from edgevoice.errors import BuildError
+from edgevoice.errors import BuildError, problems_message
+from edgevoice.options import at, load_yaml, opt, validate
 from edgevoice.training.data import DIGIT_WORDS
 
 DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "digits.yaml"
+# Generated noise kinds (edgevoice.training.augment makes them); a recording in the recipe's
+# data.noise_dir is the kind "file:<name>".
+NOISE_KINDS = ("white", "pink", "brown", "babble", "impulsive", "music")
+FILE_KIND = "file:"
+SNR_DB = {"min": -30, "max": 100}  # signal-to-noise ratios, dB
 
 
 @dataclass(frozen=True)
 class DataSettings:
-    fsdd: str = "../shared/data/fsdd"  # FSDD-style folder, relative to the working directory
-    manifests: tuple[str, ...] = ()  # extra JSONL/CSV manifests (audio, text, speaker)
-    test_speakers: tuple[str, ...] = ("nicolas",)  # held out for evaluation, never trained on
-    p_synth: float = 0.3  # share of training utterances spoken by synthetic voices
-    min_words: int = 1  # words per composed training utterance
-    max_words: int = 7
-    gap: tuple[float, float] = (0.03, 0.4)  # seconds of pause between words
-    # Single words by many speakers, each with their own microphone and room: a Speech
-    # Commands-style folder (words/<word>/<speaker id>_nohash_<n>.wav), "" = none. Words of
+    fsdd: str = opt("../shared/data/fsdd", "FSDD-style folder, relative to the working "
+                    "directory")
+    manifests: tuple[str, ...] = opt((), "extra JSONL/CSV manifests (audio, text, speaker)")
+    test_speakers: tuple[str, ...] = opt(("nicolas",), "held out for evaluation, never "
+                                         "trained on")
+    p_synth: float = opt(0.3, "share of training utterances spoken by synthetic voices",
+                         min=0, max=1)
+    min_words: int = opt(1, "words per composed training utterance, at least", min=1)
+    max_words: int = opt(7, "words per composed training utterance, at most", min=1)
+    gap: tuple[float, float] = opt((0.03, 0.4), "seconds of pause between words [low, high]",
+                                   min=0)
+    # Single words by many speakers, each with their own microphone and room. Words of
     # synth.phrases are learnt; the other words are negatives, speech that yields nothing.
-    speech_commands: str = ""
-    sc_heldout: float = 0.3  # share of its speakers held out for evaluation, drawn by id hash
-    sc_test_speakers: tuple[str, ...] = ()  # more held-out speakers ("sc-<id>")
-    p_clips: float = 0.0  # share of training utterances that are whole real clips (onsets,
-                          # room and microphone as recorded) of a vocabulary word
-    p_negative: float = 0.0  # share with no vocabulary word (other words, noise, clicks)
-    p_context: float = 0.0  # share of composed utterances with another word before or after
-    # Seconds of faint room noise before and after each whole clip, as the daemon's pre-roll
-    # and hang-over frame an utterance ([0, 0] = the clip as it is).
-    clip_edge: tuple[float, float] = (0.0, 0.0)
-    noise_dir: str = ""  # noise recordings, for the "file:<name>" noise kinds
+    speech_commands: str = opt("", "Speech Commands-style folder (words/<word>/<speaker id>"
+                               "_nohash_<n>.wav); '' = none")
+    sc_heldout: float = opt(0.3, "share of its speakers held out for evaluation, drawn by id "
+                            "hash", min=0, max=1)
+    sc_test_speakers: tuple[str, ...] = opt((), 'more held-out speakers ("sc-<id>")')
+    p_clips: float = opt(0.0, "share of training utterances that are whole real clips (onsets, "
+                         "room and microphone as recorded) of a vocabulary word", min=0, max=1)
+    p_negative: float = opt(0.0, "share with no vocabulary word (other words, noise, clicks)",
+                            min=0, max=1)
+    p_context: float = opt(0.0, "share of composed utterances with another word before or "
+                           "after", min=0, max=1)
+    # As the daemon's pre-roll and hang-over frame an utterance.
+    clip_edge: tuple[float, float] = opt((0.0, 0.0), "seconds of faint room noise [before, "
+                                         "after] each whole clip; [0, 0] = the clip as it is",
+                                         min=0)
+    noise_dir: str = opt("", 'noise recordings, for the "file:<name>" noise kinds')
 
 
 @dataclass(frozen=True)
 class SynthSettings:
-    enabled: bool = True
-    phrases: tuple[str, ...] = DIGIT_WORDS  # what to render (words or whole phrases)
-    engines: tuple[str, ...] = ("espeak-ng", "flite")
-    # espeak-ng accents. Plain British English is "en": "en-gb" resolves to an MBROLA alias on
-    # Debian and silently ignores the variant, so every en-gb+<variant> sounded the same.
-    espeak_voices: tuple[str, ...] = ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029",
-                                      "en-us-nyc", "en-gb-x-gbclan", "en-gb-x-gbcwmd")
-    # espeak-ng variants: each sets its own formants, pitch range and voicing, i.e. a different
-    # vocal tract. The novelty ones (robots, whisper, croak, demonic) are left out. (caleb sounds
+    enabled: bool = opt(True, "render synthetic speakers")
+    phrases: tuple[str, ...] = opt(DIGIT_WORDS, "what to render (words or whole phrases)")
+    engines: tuple[str, ...] = opt(("espeak-ng", "flite"), "speech engines to use")
+    # Plain British English is "en": "en-gb" resolves to an MBROLA alias on Debian and
+    # silently ignores the variant, so every en-gb+<variant> sounded the same.
+    espeak_voices: tuple[str, ...] = opt(
+        ("en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan",
+         "en-gb-x-gbcwmd"), "espeak-ng accents")
+    # Each variant sets its own formants, pitch range and voicing, i.e. a different vocal
+    # tract. The novelty ones (robots, whisper, croak, demonic) are left out. (caleb sounds
     # exactly like klatt; it stays so that the shipped model's synthetic voices are reproduced.)
-    espeak_variants: tuple[str, ...] = (
+    espeak_variants: tuple[str, ...] = opt((
         "m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5",
         "klatt", "klatt2", "klatt3", "klatt4", "Alex", "Alicia", "Andrea", "Andy", "Annie",
         "Denis", "Diogo", "Gene", "Henrique", "Hugo", "Jacky", "Lee", "Marco", "Mario", "Michael",
         "Mike", "Nguyen", "Storm", "adam", "antonio", "aunty", "belinda", "benjamin", "boris",
         "caleb", "david", "ed", "edward", "grandma", "grandpa", "gustave", "iven", "john",
         "linda", "marcelo", "max", "michel", "miguel", "norbert", "pablo", "paul", "pedro",
-        "quincy", "rob", "robert", "sandro", "shelby", "steph", "travis", "victor")
-    flite_voices: tuple[str, ...] = ("kal", "awb", "rms", "slt", "kal16")
-    # Festival voices (Debian: festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts).
-    festival_voices: tuple[str, ...] = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
-    # MBROLA voices, spoken through espeak-ng's mb-<name> voices (Debian non-free: mbrola-us1,
-    # ...); "de4-en" and the like are English with a foreign voice (mbrola-de4).
-    mbrola_voices: tuple[str, ...] = ("us1", "us2", "us3", "en1")
-    pico_voices: tuple[str, ...] = ("en-US", "en-GB")  # SVOX Pico (Debian non-free)
-    speakers: int = 40  # synthetic "speakers": random voice/variant/pitch combinations
-    # Share of espeak-ng speakers given a second-language accent (edgevoice.training.accent), and
-    # how strong: the chance that each vowel moves and each consonant habit is taken.
-    accented: float = 0.0
-    accent_strength: float = 0.35
-    rates: tuple[float, float] = (0.8, 1.25)  # speaking-rate factor range
-    pitches: tuple[float, float] = (0.7, 1.4)  # pitch factor range
-    takes: int = 2  # renderings of each phrase per synthetic speaker
-    band_limit: int = 8000  # render at this rate (like the recordings), 0 = engine's own
-    seed: int = 7
+        "quincy", "rob", "robert", "sandro", "shelby", "steph", "travis", "victor"),
+        "espeak-ng variants")
+    flite_voices: tuple[str, ...] = opt(("kal", "awb", "rms", "slt", "kal16"), "flite voices")
+    festival_voices: tuple[str, ...] = opt(
+        ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts"),
+        "Festival voices (Debian: festvox-kallpc16k, festvox-kdlpc16k, festvox-us-slt-hts)")
+    # Spoken through espeak-ng's mb-<name> voices (Debian non-free: mbrola-us1, ...).
+    mbrola_voices: tuple[str, ...] = opt(("us1", "us2", "us3", "en1"), 'MBROLA voices; "de4-en" '
+                                         "and the like are English with a foreign voice")
+    pico_voices: tuple[str, ...] = opt(("en-US", "en-GB"), "SVOX Pico voices (Debian non-free)")
+    speakers: int = opt(40, 'synthetic "speakers": random voice/variant/pitch combinations',
+                        min=1)
+    # See edgevoice.training.accent.
+    accented: float = opt(0.0, "share of espeak-ng speakers given a second-language accent",
+                          min=0, max=1)
+    accent_strength: float = opt(0.35, "the chance that each vowel moves and each consonant "
+                                 "habit is taken", min=0, max=1)
+    rates: tuple[float, float] = opt((0.8, 1.25), "speaking-rate factor range", min=0.25, max=4)
+    pitches: tuple[float, float] = opt((0.7, 1.4), "pitch factor range", min=0.25, max=4)
+    takes: int = opt(2, "renderings of each phrase per synthetic speaker", min=1)
+    band_limit: int = opt(8000, "render at this rate (like the recordings), Hz; 0 = engine's "
+                          "own", min=0)
+    seed: int = opt(7, "voice picks and renderings")
 
 
 @dataclass(frozen=True)
 class AugmentSettings:
-    p_speed: float = 0.8
-    speed: tuple[float, float] = (0.85, 1.2)
-    p_tempo: float = 0.3
-    tempo: tuple[float, float] = (0.8, 1.25)
-    p_pitch: float = 0.3
-    pitch: tuple[float, float] = (-3.0, 3.0)  # semitones
-    p_tilt: float = 0.5
-    tilt: tuple[float, float] = (-0.7, 0.9)
-    p_reverb: float = 0.3
-    rt60: tuple[float, float] = (0.15, 0.6)  # seconds
-    p_noise: float = 0.6
-    # Generated kinds (white, pink, brown, babble, impulsive, music) and recordings in
-    # data.noise_dir as "file:<name>"; list one twice to use it more.
-    noise_kinds: tuple[str, ...] = ("white", "pink", "brown", "babble")
-    snr: tuple[float, float] = (0.0, 30.0)  # dB
-    # A click, breath, lip smack or mic bump just before the speech, as browser recordings
-    # have (level relative to the speech peak, dB): the model must not hear a digit in it.
-    p_onset: float = 0.0
-    onset_db: tuple[float, float] = (-30.0, -6.0)
-    # Microphone and channel colouring after the room: band limits, EQ, clipping, codecs.
-    p_channel: float = 0.0
-    gain_db: tuple[float, float] = (-20.0, 6.0)
-    # The daemon's denoiser the model will run behind (its YAML `denoise:` block, e.g.
-    # {name: webrtc, noise_suppression: 2}): training and evaluation audio go through it too.
-    denoise: dict[str, Any] = field(default_factory=lambda: {"name": "none"})
-    p_warp: float = 0.0  # vocal-tract-length warp of the mel axis (VTLP), per utterance
-    warp: tuple[float, float] = (0.88, 1.12)  # frequency factor: > 1 moves formants up
-    p_specaugment: float = 0.8
-    freq_masks: int = 2
-    freq_width: int = 7  # bands
-    time_masks: int = 2
-    time_width: int = 10  # frames
+    p_speed: float = opt(0.8, "chance of a speed change (tempo, pitch and formants)", min=0,
+                         max=1)
+    speed: tuple[float, float] = opt((0.85, 1.2), "speed factor range", min=0.25, max=4)
+    p_tempo: float = opt(0.3, "chance of a tempo change keeping pitch", min=0, max=1)
+    tempo: tuple[float, float] = opt((0.8, 1.25), "tempo factor range", min=0.25, max=4)
+    p_pitch: float = opt(0.3, "chance of a pitch shift keeping duration", min=0, max=1)
+    pitch: tuple[float, float] = opt((-3.0, 3.0), "pitch shift range, semitones", min=-24,
+                                     max=24)
+    p_tilt: float = opt(0.5, "chance of a spectral tilt (a cheap microphone)", min=0, max=1)
+    tilt: tuple[float, float] = opt((-0.7, 0.9), "tilt coefficient range (> 0 brightens)",
+                                    min=-1, max=1)
+    p_reverb: float = opt(0.3, "chance of a simulated room", min=0, max=1)
+    rt60: tuple[float, float] = opt((0.15, 0.6), "reverberation time range, s", min=0, max=10)
+    p_noise: float = opt(0.6, "chance of added noise", min=0, max=1)
+    noise_kinds: tuple[str, ...] = opt(("white", "pink", "brown", "babble"), "generated kinds ("
+                                       + ", ".join(NOISE_KINDS) + ') and recordings in '
+                                       'data.noise_dir as "file:<name>"; list one twice to use '
+                                       "it more")
+    snr: tuple[float, float] = opt((0.0, 30.0), "signal-to-noise ratio range, dB", **SNR_DB)
+    # Browser recordings have them: the model must not hear a digit in one.
+    p_onset: float = opt(0.0, "chance of a click, breath, lip smack or mic bump just before "
+                         "the speech", min=0, max=1)
+    onset_db: tuple[float, float] = opt((-30.0, -6.0), "onset level range relative to the "
+                                        "speech peak, dB")
+    p_channel: float = opt(0.0, "chance of microphone and channel colouring after the room: "
+                           "band limits, EQ, clipping, codecs", min=0, max=1)
+    gain_db: tuple[float, float] = opt((-20.0, 6.0), "channel gain range, dB")
+    # Training and evaluation audio go through it too.
+    denoise: dict[str, Any] = opt({"name": "none"}, "the daemon's denoiser the model will run "
+                                  "behind (its YAML `denoise:` block, e.g. {name: webrtc, "
+                                  "noise_suppression: 2})")
+    p_warp: float = opt(0.0, "chance of a vocal-tract-length warp of the mel axis (VTLP), per "
+                        "utterance", min=0, max=1)
+    warp: tuple[float, float] = opt((0.88, 1.12), "frequency factor range: > 1 moves formants "
+                                    "up", min=0.5, max=2)
+    p_specaugment: float = opt(0.8, "chance of SpecAugment masks", min=0, max=1)
+    freq_masks: int = opt(2, "SpecAugment frequency masks", min=0)
+    freq_width: int = opt(7, "widest frequency mask, bands", min=0)
+    time_masks: int = opt(2, "SpecAugment time masks", min=0)
+    time_width: int = opt(10, "widest time mask, frames", min=0)
 
 
 @dataclass(frozen=True)
 class FrontendSettings:
     """LogMelSettings without the normalisation, which `prepare` computes from training data."""
 
-    sample_rate: int = 16000
-    win_ms: float = 25.0
-    hop_ms: float = 10.0
-    n_fft: int = 512
-    n_mels: int = 40
-    fmin: float = 20.0
-    fmax: float = 4000.0
-    preemphasis: float = 0.97
-    floor: float = 1e-6
+    sample_rate: int = opt(16000, "Hz", min=1000, max=192000)
+    win_ms: float = opt(25.0, "analysis window length, ms", min=1, max=1000)
+    hop_ms: float = opt(10.0, "frame shift, ms", min=1, max=1000)
+    n_fft: int = opt(512, "FFT size, samples (>= window)", min=16)
+    n_mels: int = opt(40, "mel bands", min=1)
+    fmin: float = opt(20.0, "lowest band edge, Hz", min=0)
+    fmax: float = opt(4000.0, "highest band edge, Hz (<= sample_rate / 2)", min=0)
+    preemphasis: float = opt(0.97, "first-order high-pass coefficient, 0 disables", min=0,
+                             max=1)
+    floor: float = opt(1e-6, "added before log, avoids log(0) on digital silence", min=1e-12)
 
 
 @dataclass(frozen=True)
 class ModelSettings:
-    arch: str = "dscnn"
-    channels: int = 64
-    first_kernel: int = 5  # stride-2 input layer, input frames
-    kernel: int = 5  # depthwise kernel of each block, output frames
-    dilations: tuple[int, ...] = (1, 2, 4, 1, 2, 4)
-    residual: bool = True
-    dropout: float = 0.1
-    chunk: int = 32  # new input frames per streaming call (window - context)
+    arch: str = opt("dscnn", "architecture (registered by build plugins)")
+    channels: int = opt(64, "channels of every block", min=1)
+    first_kernel: int = opt(5, "stride-2 input layer kernel, input frames", min=1)
+    kernel: int = opt(5, "depthwise kernel of each block, output frames", min=1)
+    dilations: tuple[int, ...] = opt((1, 2, 4, 1, 2, 4), "one block per dilation", min=1)
+    residual: bool = opt(True, "residual connections around blocks")
+    dropout: float = opt(0.1, "share of activations dropped in training", min=0, max=0.9)
+    chunk: int = opt(32, "new input frames per streaming call (window - context)", min=1)
 
 
 @dataclass(frozen=True)
 class TrainSettings:
-    steps: int = 4000
-    batch: int = 32
-    learning_rate: float = 3e-3
-    warmup: int = 200
-    workers: int = 2  # processes composing and augmenting batches next to training
-    threads: int = 1  # TensorFlow threads (0 = all cores); leave cores to the workers
-    seed: int = 1
-    # Keep an exponential moving average of the weights (this decay per step) and export it
-    # instead of the last step's weights; 0 = off. Averages out the noise of the last steps.
-    ema: float = 0.0
+    steps: int = opt(4000, "training steps", min=1)
+    batch: int = opt(32, "utterances per step", min=1)
+    learning_rate: float = opt(3e-3, "peak learning rate", min=0)
+    warmup: int = opt(200, "steps of linear learning-rate warm-up", min=0)
+    workers: int = opt(2, "processes composing and augmenting batches next to training",
+                       min=0)
+    threads: int = opt(1, "TensorFlow threads (0 = all cores); leave cores to the workers",
+                       min=0)
+    seed: int = opt(1, "initial weights and batches")
+    # Averages out the noise of the last steps. Below 1: checked with the other shares.
+    ema: float = opt(0.0, "keep an exponential moving average of the weights (this decay per "
+                     "step) and export it instead of the last step's weights; 0 = off", min=0)
 
 
 @dataclass(frozen=True)
 class PruneSettings:
-    enabled: bool = True
-    sparsity: float = 0.5  # final share of zero weights in pointwise convolutions and Dense
-    steps: int = 800  # fine-tuning steps; sparsity ramps up over the first 2/3
-    frequency: int = 50
-    learning_rate: float = 5e-4
-    # 0: fine-tune the trained model (steps, learning_rate above). Between 0 and 1: prune
-    # during training instead: branch from the training run at this share of train.steps
-    # and follow its schedule (learning rate, batches, weight averaging) to the end, the
-    # sparsity ramping up over the first half of the branch; steps and learning_rate unused.
-    branch: float = 0.0
-    # Weight of distillation from the unpruned model: the pruned one also learns its frame
-    # posteriors (KL divergence), not only the transcripts; 0 = off.
-    distill: float = 0.0
+    enabled: bool = opt(True, "prune the trained model")
+    sparsity: float = opt(0.5, "final share of zero weights in pointwise convolutions and Dense",
+                          min=0, max=0.99)
+    steps: int = opt(800, "fine-tuning steps; sparsity ramps up over the first 2/3", min=1)
+    frequency: int = opt(50, "steps between pruning mask updates", min=1)
+    learning_rate: float = opt(5e-4, "fine-tuning learning rate", min=0)
+    # Between 0 and 1, the branch follows the training run's schedule (learning rate,
+    # batches, weight averaging) to the end, the sparsity ramping up over its first half.
+    branch: float = opt(0.0, "0: fine-tune the trained model (steps, learning_rate above); "
+                        "below 1: prune during training instead, branching at this share of "
+                        "train.steps (steps and learning_rate unused)", min=0)
+    distill: float = opt(0.0, "weight of distillation from the unpruned model: the pruned one "
+                         "also learns its frame posteriors (KL divergence); 0 = off", min=0)
 
 
 @dataclass(frozen=True)
 class QuantizeSettings:
-    calibration: int = 200  # utterances for the representative dataset (through the frontend)
-    # One weight scale per output channel (TFLite's default) or one per tensor: per-tensor
-    # saves 12 bytes per channel of every layer (about 21 KiB for the digits model) for a
-    # measured +0.4-0.9 WER points, room for a wider model under the same size budget.
-    per_channel: bool = True
+    calibration: int = opt(200, "utterances for the representative dataset (through the "
+                           "frontend)", min=1)
+    # Per-tensor saves 12 bytes per channel of every layer (about 21 KiB for the digits model)
+    # for a measured +0.4-0.9 WER points, room for a wider model under the same size budget.
+    per_channel: bool = opt(True, "one weight scale per output channel (TFLite's default) or "
+                            "one per tensor")
 
 
 @dataclass(frozen=True)
 class EvaluateSettings:
-    utterances: int = 200  # composed held-out digit strings
-    min_words: int = 3
-    max_words: int = 7
-    seed: int = 1234
-    snrs: tuple[float, ...] = (5.0, 10.0, 15.0)
-    noise_kinds: tuple[str, ...] = ("pink", "babble")  # alternating per utterance
-    # Isolated words of the held-out Speech Commands speakers (data.speech_commands): clean,
-    # reverberant, and each noise kind at each SNR; babble is made of held-out speakers.
-    word_snrs: tuple[float, ...] = (0.0, 5.0, 10.0, 15.0, 20.0)
-    word_noise_kinds: tuple[str, ...] = ("pink", "impulsive", "babble")
-    # Noise kinds kept out of training (never in augment.noise_kinds), reported on their own.
-    heldout_noise_kinds: tuple[str, ...] = ()
-    noise_clips: int = 60  # one-second noise-only clips for the false-output rate
-    # Choose the bundle decoder's reject_threshold on the held-out words and negatives: the
-    # lowest that keeps false outputs at most max_false_output; the card shows the trade-off.
-    calibrate_reject: bool = False
-    max_false_output: float = 0.05
+    utterances: int = opt(200, "composed held-out digit strings", min=1)
+    min_words: int = opt(3, "words per held-out string, at least", min=1)
+    max_words: int = opt(7, "words per held-out string, at most", min=1)
+    seed: int = opt(1234, "held-out strings and their noise")
+    snrs: tuple[float, ...] = opt((5.0, 10.0, 15.0), "noisy test sets, dB", **SNR_DB)
+    noise_kinds: tuple[str, ...] = opt(("pink", "babble"), "noise of the noisy test sets, "
+                                       "alternating per utterance")
+    # Of the held-out Speech Commands speakers (data.speech_commands); babble is made of
+    # held-out speakers.
+    word_snrs: tuple[float, ...] = opt((0.0, 5.0, 10.0, 15.0, 20.0), "isolated words: clean, "
+                                       "reverberant, and each noise kind at each SNR, dB",
+                                       **SNR_DB)
+    word_noise_kinds: tuple[str, ...] = opt(("pink", "impulsive", "babble"), "noise kinds for "
+                                            "isolated words")
+    heldout_noise_kinds: tuple[str, ...] = opt((), "noise kinds kept out of training (never in "
+                                               "augment.noise_kinds), reported on their own")
+    noise_clips: int = opt(60, "one-second noise-only clips for the false-output rate", min=0)
+    # The card shows the trade-off.
+    calibrate_reject: bool = opt(False, "choose the bundle decoder's reject_threshold on the "
+                                 "held-out words and negatives: the lowest that keeps false "
+                                 "outputs at most max_false_output")
+    max_false_output: float = opt(0.05, "share of false outputs calibrate_reject allows",
+                                  min=0, max=1)
 
 
 @dataclass(frozen=True)
 class ExportSettings:
-    name: str = "digits"
-    version: str = "1.0"
-    out: str = "edgevoice/models/digits"
-    description: str = "connected spoken digits (zero to nine), English"
-    decoder: dict[str, Any] = field(default_factory=lambda: {"name": "greedy"})
-    lm_order: int = 3  # word n-gram order when edgevoice.training.lm is available, 0 = no LM
+    name: str = opt("digits", "bundle name")
+    version: str = opt("1.0", "bundle version")
+    out: str = opt("edgevoice/models/digits", "bundle directory to write")
+    description: str = opt("connected spoken digits (zero to nine), English", "for the card")
+    decoder: dict[str, Any] = opt({"name": "greedy"}, "the daemon's default decoder block for "
+                                  "this bundle")
+    lm_order: int = opt(3, "word n-gram order when edgevoice.training.lm is available, 0 = no LM",
+                        min=0)
 
 
 @dataclass(frozen=True)
 class Recipe:
-    name: str = "digits"
-    work_dir: str = "runs/digits"
+    name: str = opt("digits", "the recipe's name")
+    work_dir: str = opt("runs/digits", "where stage outputs go")
     data: DataSettings = field(default_factory=DataSettings)
     synth: SynthSettings = field(default_factory=SynthSettings)
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -250,40 +288,37 @@ def _plain(value: Any) -> Any:
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
     """Read and validate a recipe file; `overrides` maps dotted paths to values (CLI flags)."""
     path = Path(path)
+    where = f"recipe {path}"
     try:
-        text = path.read_text(encoding="utf-8")
+        raw, lines = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise BuildError(f"recipe {path}: cannot read ({exc.strerror or exc})") from None
-    try:
-        raw = yaml.safe_load(text) or {}
-        lines = _line_index(yaml.compose(text, Loader=yaml.SafeLoader))
+        raise BuildError(f"{where}: cannot read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
-        raise BuildError(f"recipe {path}: not valid YAML ({exc})".replace("\n", " ")) from None
+        raise BuildError(f"{where}: not valid YAML ({exc})".replace("\n", " ")) from None
+    raw = {} if raw is None else raw
     if not isinstance(raw, dict):
-        raise BuildError(f"recipe {path}: expected a mapping at the top level")
+        raise BuildError(f"{where}: expected a mapping at the top level")
     for dotted, value in (overrides or {}).items():
         node = raw
         *parents, last = dotted.split(".")
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
+        for key in [k for k in lines if k == dotted or k.startswith((f"{dotted}.", f"{dotted}["))]:
+            del lines[key]  # the value is no longer the file's
     problems: list[str] = []
-    recipe = _build(Recipe, raw, "", problems, lines)
-    problems += _check_noise_kinds(recipe, lines)
-    problems += _check_heldout_kinds(recipe, lines)
-    problems += _check_shares(recipe, lines)
-    if problems:
-        where = f"recipe {path}"
-        if len(problems) == 1:
-            raise BuildError(f"{where}: {problems[0]}")
-        raise BuildError(f"{where}: {len(problems)} problems: " + "; ".join(problems))
+    recipe = validate(Recipe, raw, "", problems, lines=lines, partial=True)
+    if recipe is not None:  # with the defaults in place of invalid values: all problems at once
+        problems += _check_noise_kinds(recipe, lines)
+        problems += _check_heldout_kinds(recipe, lines)
+        problems += _check_shares(recipe, lines)
+    if problems or recipe is None:
+        raise BuildError(problems_message(where, problems))
     return recipe
 
 
 def _check_noise_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
     """Noise kinds must be known: an unknown name would silently become some other noise."""
-    from edgevoice.training.augment import FILE_KIND, NOISE_KINDS
-
     problems = []
     a, e = recipe.augment, recipe.evaluate
     for path, kinds, used, off in (
@@ -294,11 +329,11 @@ def _check_noise_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
         unknown = [k for k in kinds if k not in NOISE_KINDS
                    and not (k.startswith(FILE_KIND) and len(k) > len(FILE_KIND))]
         if unknown:
-            problems.append(f"{_at(path, lines)}: unknown noise kind(s) {', '.join(unknown)} "
+            problems.append(f"{at(path, lines)}: unknown noise kind(s) {', '.join(unknown)} "
                             f"(known: {', '.join(NOISE_KINDS)}, or file:<name> for a "
                             "recording in data.noise_dir; list one twice to use it more)")
         elif not kinds and used:
-            problems.append(f"{_at(path, lines)}: needs at least one noise kind (or {off})")
+            problems.append(f"{at(path, lines)}: needs at least one noise kind (or {off})")
     return problems
 
 
@@ -307,114 +342,23 @@ def _check_heldout_kinds(recipe: Recipe, lines: dict[str, int]) -> list[str]:
     both = [k for k in recipe.evaluate.heldout_noise_kinds if k in recipe.augment.noise_kinds]
     if not both:
         return []
-    return [f"{_at('evaluate.heldout_noise_kinds', lines)}: {', '.join(both)} held out and "
-            f"used in training at once ({_at('augment.noise_kinds', lines)}); take it out of "
+    return [f"{at('evaluate.heldout_noise_kinds', lines)}: {', '.join(both)} held out and "
+            f"used in training at once ({at('augment.noise_kinds', lines)}); take it out of "
             "one of them"]
 
 
 def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
-    """Probabilities and shares (p_*, accented, accent_strength) lie in [0, 1]; so do the
-    averaging decay and distillation weight in theirs."""
+    """Shares that add up, and the two that must stay below 1 (the fields' own ranges are
+    checked by `validate`)."""
     problems = []
-    for section in ("data", "synth", "augment", "evaluate"):
-        values = dataclasses.asdict(getattr(recipe, section))
-        for key, value in values.items():
-            share = key.startswith("p_") or key in ("accented", "accent_strength", "sc_heldout",
-                                                    "max_false_output")
-            if share and not 0.0 <= value <= 1.0:
-                problems.append(f"{_at(f'{section}.{key}', lines)}: {value} is not between 0 "
-                                "and 1")
     d = recipe.data
     if d.p_clips + d.p_negative > 1.0:
-        problems.append(f"{_at('data.p_clips', lines)}: p_clips {d.p_clips} + p_negative "
+        problems.append(f"{at('data.p_clips', lines)}: p_clips {d.p_clips} + p_negative "
                         f"{d.p_negative} is more than 1")
-    if not 0.0 <= recipe.train.ema < 1.0:
-        problems.append(f"{_at('train.ema', lines)}: {recipe.train.ema} must be at least 0 and "
+    if recipe.train.ema >= 1.0:
+        problems.append(f"{at('train.ema', lines)}: {recipe.train.ema} must be at least 0 and "
                         "below 1 (the averaging decay per step; 0 = off)")
-    if not 0.0 <= recipe.prune.branch < 1.0:
-        problems.append(f"{_at('prune.branch', lines)}: {recipe.prune.branch} must be at least "
+    if recipe.prune.branch >= 1.0:
+        problems.append(f"{at('prune.branch', lines)}: {recipe.prune.branch} must be at least "
                         "0 and below 1 (the share of train.steps to branch at; 0 = off)")
-    if recipe.prune.distill < 0:
-        problems.append(f"{_at('prune.distill', lines)}: {recipe.prune.distill} must not be "
-                        "negative")
     return problems
-
-
-def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
-    """YAML path -> 1-based line number, for messages."""
-    out: dict[str, int] = {}
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            p = f"{prefix}.{key.value}" if prefix else str(key.value)
-            out[p] = key.start_mark.line + 1
-            out.update(_line_index(value, p))
-    return out
-
-
-def _at(path: str, lines: dict[str, int]) -> str:
-    return f"line {lines[path]}: {path}" if path in lines else path
-
-
-def _build(cls: type, raw: Any, prefix: str, problems: list[str], lines: dict[str, int]) -> Any:
-    if not isinstance(raw, dict):
-        problems.append(f"{_at(prefix, lines)}: expected a mapping")
-        return cls()
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if key not in names:
-            close = difflib.get_close_matches(str(key), names, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f" (known: {', '.join(names)})"
-            problems.append(f"{_at(path, lines)}: unknown key{hint}")
-            continue
-        kind = hints[key]
-        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
-            kwargs[key] = _build(kind, value, path, problems, lines)
-        else:
-            ok, converted = _convert(kind, value)
-            if ok:
-                kwargs[key] = converted
-            else:
-                problems.append(f"{_at(path, lines)}: expected {_describe(kind)}, got {value!r}")
-    return cls(**kwargs)
-
-
-def _convert(kind: Any, value: Any) -> tuple[bool, Any]:
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if kind is bool:
-        return isinstance(value, bool), value
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool), value
-    if kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        return ok, float(value) if ok else value
-    if kind is str:
-        return isinstance(value, (str, int, float)) and not isinstance(value, bool), str(value)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            value = [value] if args and args[-1] is Ellipsis else value
-            if not isinstance(value, list):
-                return False, value
-        items = args[:1] * len(value) if args[-1] is Ellipsis else args
-        if len(items) != len(value):
-            return False, value
-        out = [_convert(k, v) for k, v in zip(items, value, strict=True)]
-        return all(ok for ok, _ in out), tuple(v for _, v in out)
-    if origin is dict or kind is dict:
-        return isinstance(value, dict), value
-    if origin in (typing.Union, types.UnionType):
-        return True, value
-    return True, value
-
-
-def _describe(kind: Any) -> str:
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin is tuple:
-        if args and args[-1] is Ellipsis:
-            return f"a list of {args[0].__name__}"
-        return f"a list of {len(args)} numbers"
-    if origin is dict:
-        return "a mapping"
-    return getattr(kind, "__name__", str(kind))

@@ -161,7 +161,7 @@ def test_unknown_recipe_key_fails_cleanly(tmp_path: Path, capsys: pytest.Capture
     recipe.write_text("model:\n  chanels: 8\n")
     assert main(["train", str(recipe), "--work-dir", str(tmp_path / "w")]) == 1
     err = capsys.readouterr().err
-    assert "line 2: model.chanels: unknown key; did you mean 'channels'?" in err
+    assert 'line 2: model.chanels: unknown option (did you mean "channels"?)' in err
     assert not (tmp_path / "w").exists()
 
 
