@@ -1,11 +1,14 @@
 """Daemon performance on a few minutes of connected digit strings (issue 2's targets).
 
-Prints: real-time factor of the whole pipeline on one core (greedy and beam decoders), peak
-resident memory of `edgevoice run` (and whether TensorFlow was imported), start-up time to
-systemd READY=1, and end of speech -> transcript received over MQTT while audio is streamed
-in real time.  Needs FSDD in ../shared/data/fsdd and mosquitto on PATH (or /usr/sbin).
+Prints: real-time factor of the whole pipeline on one core (greedy and beam decoders; also as
+CPU ms per second of audio), peak resident memory of `edgevoice run` (and whether TensorFlow
+was imported), start-up time to systemd READY=1 (and the daemon's own "ready in" figure), and
+end of speech -> transcript received over MQTT while audio is streamed in real time.
+Needs FSDD in ../shared/data/fsdd and mosquitto on PATH (or /usr/sbin).
 
-    python benchmarks/daemon_perf.py [--minutes 3] [--bundle builtin:digits]
+    python benchmarks/daemon_perf.py [--minutes 3] [--bundle builtin:digits] [--quick]
+
+--quick leaves out the memory and real-time latency runs (a minute of audio streamed each).
 """
 
 from __future__ import annotations
@@ -23,7 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+from edgevoice.startup import limit_blas_threads
+
+limit_blas_threads()  # the daemon's own setting, before numpy loads in this process
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FSDD = REPO.parent / "shared" / "data" / "fsdd"
@@ -116,12 +123,13 @@ def memory(wav: Path, bundle: str, broker: Broker, decoder: str) -> tuple[float,
     return peak_kib / 1024, info["tf"]
 
 
-def startup(tmp: Path, bundle: str, runs: int = 5) -> float:
-    """Median seconds from process start to READY=1 on NOTIFY_SOCKET (stdin source)."""
+def startup(tmp: Path, bundle: str, runs: int = 5) -> tuple[float, float]:
+    """Median seconds from process start to READY=1 on NOTIFY_SOCKET (stdin source), and the
+    median of what the daemon's own "ready in" log line says."""
     cfg = tmp / "stdin.yaml"
     cfg.write_text(f"bundle: {bundle}\nsource: {{name: stdin}}\nsinks: [{{name: stdout}}]\n"
-                   "log_level: warning\n")
-    times = []
+                   "log_level: info\n")
+    times, logged = [], []
     for i in range(runs):
         path = str(tmp / f"notify{i}")
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
@@ -129,14 +137,16 @@ def startup(tmp: Path, bundle: str, runs: int = 5) -> float:
             sock.settimeout(30)
             t0 = time.perf_counter()
             proc = subprocess.Popen([sys.executable, "-m", "edgevoice", "run", "-c", str(cfg)],
-                                    stdin=subprocess.PIPE, cwd=REPO,
+                                    stdin=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO,
                                     env={**os.environ, "NOTIFY_SOCKET": path})
             while b"READY=1" not in sock.recv(4096):
                 pass
             times.append(time.perf_counter() - t0)
             proc.send_signal(signal.SIGTERM)
-            proc.wait(10)
-    return statistics.median(times)
+            _, err = proc.communicate(timeout=10)
+            logged += [float(line.split("ready in ")[1].split()[0]) / 1000
+                       for line in err.decode().splitlines() if "ready in " in line]
+    return statistics.median(times), statistics.median(logged) if logged else float("nan")
 
 
 def latency(tmp: Path, audio: np.ndarray, ends: list[float], bundle: str, broker: Broker,
@@ -194,6 +204,7 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, default=3.0)
     ap.add_argument("--bundle", default="builtin:digits")
     ap.add_argument("--hangover-ms", type=int, default=400)
+    ap.add_argument("--quick", action="store_true", help="RTF and start-up only")
     args = ap.parse_args()
     if not FSDD.is_dir():
         sys.exit(f"FSDD not found at {FSDD}: this benchmark needs ../shared/data/fsdd")
@@ -208,18 +219,26 @@ def main() -> None:
         print(f"audio: {duration:.1f} s, {len(ends)} utterances (held-out speaker nicolas)")
         broker = Broker(tmp)
         try:
-            print(f"{'decoder':8} {'RTF 1 core':>10} {'peak RSS MiB':>13} {'TF imported':>12}"
-                  "   speech end -> transcript received, ms (median / p90 / max)")
+            print(f"{'decoder':8} {'RTF 1 core':>10} {'CPU ms/s':>9} {'peak RSS MiB':>13} "
+                  f"{'TF imported':>12}   speech end -> transcript received, ms "
+                  "(median / p90 / max)")
             for decoder in ("greedy", "beam"):
                 factor, n = rtf(wav, args.bundle, decoder, duration)
+                if args.quick:
+                    print(f"{decoder:8} {factor:10.4f} {1000 * factor:9.2f}   ({n} transcripts)")
+                    continue
                 rss, tf = memory(wav, args.bundle, broker, decoder)
                 vad, true = latency(tmp, audio[: 60 * RATE], ends, args.bundle, broker,
                                     decoder, args.hangover_ms)
-                print(f"{decoder:8} {factor:10.4f} {rss:13.1f} {str(tf):>12}   from VAD end: "
+                print(f"{decoder:8} {factor:10.4f} {1000 * factor:9.2f} {rss:13.1f} "
+                      f"{str(tf):>12}   from VAD end: "
                       f"{_summary(vad)}; from last word's true end: {_summary(true)}"
                       f"   ({n} transcripts in the RTF run)")
-            print(f"start-up to READY=1 (median of 5): {startup(tmp, args.bundle):.3f} s")
-            print(f"targets: RTF <= 0.01, RSS <= 64 MiB, no TensorFlow, ready <= 0.5 s, "
+            ready, logged = startup(tmp, args.bundle)
+            print(f"start-up to READY=1 (median of 5): {ready:.3f} s (the daemon logs "
+                  f"'ready in' {logged:.3f} s)")
+            print(f"targets: RTF <= 0.01 (CPU <= 2.0 ms/s), RSS <= 64 MiB, no TensorFlow, "
+                  f"ready <= 0.25 s, "
                   f"EOS->publish <= hang-over {args.hangover_ms} ms + 30 ms")
         finally:
             broker.stop()

@@ -142,15 +142,24 @@ class WavReader:
 
     def read(self, frames: int) -> np.ndarray:
         """Up to `frames` mono samples; an empty array at the end of the data."""
-        n = min(frames * self._width, self._left)
-        raw = self._f.read(n)
-        raw = raw[: len(raw) - len(raw) % self._width]
-        self._left -= n
-        samples, _ = _decode_samples(raw, self._fmt, self._bits, self.where)
+        samples, _ = _decode_samples(self._read_raw(frames), self._fmt, self._bits, self.where)
         channels = self.info.channels
         if channels > 1:
             samples = samples.reshape(-1, channels).mean(axis=1, dtype=np.float32)
         return samples
+
+    def read_int16(self, frames: int) -> np.ndarray:
+        """Up to `frames` mono int16 samples; a 16-bit mono file's bytes are used as they are,
+        without a round trip through float."""
+        if self._fmt == _PCM and self._bits == 16 and self.info.channels == 1:
+            return np.frombuffer(self._read_raw(frames), "<i2")
+        return to_int16(self.read(frames))
+
+    def _read_raw(self, frames: int) -> bytes:
+        n = min(frames * self._width, self._left)
+        raw = self._f.read(n)
+        self._left -= n
+        return raw[: len(raw) - len(raw) % self._width]
 
     def close(self) -> None:
         self._f.close()

@@ -7,12 +7,12 @@ import argparse
 import json
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from edgevoice import __version__
 from edgevoice.errors import EdgevoiceError
+from edgevoice.startup import limit_blas_threads, seconds_since_start
 
 log = logging.getLogger("edgevoice")
 
@@ -73,7 +73,6 @@ def _settings(path: str | None, **overrides: Any):  # type: ignore[no-untyped-de
 def cmd_run(args: argparse.Namespace) -> int:
     from edgevoice.daemon import Daemon
 
-    t0 = time.perf_counter()
     overrides = dict(input_wav=args.input, realtime=args.realtime, broker=args.broker,
                      site_id=args.site_id, decoder=args.decoder, bundle=args.bundle)
     settings, registry = _settings(args.config, **overrides)
@@ -85,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BaseException:
         daemon.close()
         raise
-    log.info("ready in %.0f ms", (time.perf_counter() - t0) * 1000)
+    log.info("ready in %.0f ms (since the process started)", seconds_since_start() * 1000)
     return daemon.run()
 
 
@@ -210,6 +209,7 @@ COMMANDS = {"run": cmd_run, "transcribe": cmd_transcribe, "check-config": cmd_ch
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_blas_threads()  # first: numpy is not loaded yet (this module does not import it)
     args = _parser().parse_args(argv)
     if not args.command:
         _parser().print_help()

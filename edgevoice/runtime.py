@@ -95,10 +95,18 @@ class AcousticModel:
     `process(features)` returns log-probabilities [n, tokens] for every output frame whose
     input window is complete; `flush()` pads the tail and returns the rest. Output for a
     signal is the same however its features are split into calls.
+
+    The model's window is `context` frames of left context and `step` new ones. When several
+    steps are waiting (whole files, the build's evaluation) and the model accepts any length
+    (its input signature is [1, -1, bands]; see edgevoice.training.quantize.free_time_axis),
+    they run in one call over context + k * step frames, so the context is computed once per
+    call instead of once per step. That is checked once at load against the fixed window, on
+    the model's own kernels; a model that fails the check (or `multi_step=False`) runs one
+    window per step.
     """
 
     def __init__(self, model_file: Path, spec: StreamingSpec, n_features: int,
-                 n_tokens: int, threads: int = 1) -> None:
+                 n_tokens: int, threads: int = 1, multi_step: bool = True) -> None:
         self.spec = spec
         self._interp = load_interpreter(model_file, threads)
         inp = self._interp.get_input_details()[0]
@@ -119,59 +127,103 @@ class AcousticModel:
         self._out_scale, self._out_zero = _quant(out)
         self.input_dtype = np.dtype(self._in_dtype).name
         self.output_dtype = np.dtype(out["dtype"]).name
-        self._window = np.zeros((1, spec.window, n_features), self._in_dtype)
-        self._n_out = n_tokens
+        self._length = spec.window  # the interpreter's current input length
+        self._n_features, self._n_out = n_features, n_tokens
+        signature = inp.get("shape_signature", inp["shape"])
+        self.multi_step = multi_step and int(signature[1]) == -1 and self._same_as_fixed()
         self.reset()
 
     def reset(self) -> None:
         s = self.spec
-        self._buf = np.zeros((s.context, self._window.shape[2]), np.float32)
+        self._buf = np.zeros((s.context, self._n_features), np.float32)
         self._fresh = 0  # frames in _buf after the context that have not been run
 
     def process(self, feats: np.ndarray) -> np.ndarray:
         s = self.spec
-        self._buf = np.concatenate((self._buf, feats.astype(np.float32, copy=False)))
-        self._fresh += len(feats)
-        outs = []
-        while self._fresh >= s.step:
-            outs.append(self._run(self._buf[: s.window]))
-            self._buf = self._buf[s.step :]
-            self._fresh -= s.step
-        if not outs:
+        self._append(feats)
+        steps = self._fresh // s.step
+        if not steps:
             return np.zeros((0, self._n_out), np.float32)
-        return np.concatenate(outs)
+        if self.multi_step:
+            out = self._run(self._buf[: s.context + steps * s.step])
+        else:
+            out = np.concatenate([self._run(self._buf[i * s.step : i * s.step + s.window])
+                                  for i in range(steps)])
+        self._buf = self._buf[steps * s.step :]
+        self._fresh -= steps * s.step
+        return out
 
     def flush(self) -> np.ndarray:
-        """Run the incomplete last window (zero-padded) and return its real output frames."""
+        """Run what is buffered (zero-padded) and return its real output frames."""
         s = self.spec
         if self._fresh == 0:
             self.reset()
             return np.zeros((0, self._n_out), np.float32)
         n_out = -(-self._fresh // s.stride)
-        pad = np.zeros((s.window - len(self._buf), self._buf.shape[1]), np.float32)
+        # Causal: the padding never reaches a real output frame, so the multi-step path pads
+        # only to a whole output frame and the fixed one to its window.
+        length = s.context + n_out * s.stride if self.multi_step else s.window
+        pad = np.zeros((length - len(self._buf), self._buf.shape[1]), np.float32)
         out = self._run(np.concatenate((self._buf, pad)))[:n_out]
         self.reset()
         return out
 
-    def _run(self, window: np.ndarray) -> np.ndarray:
-        s = self.spec
-        if self._in_scale:
-            q = np.round(window / self._in_scale + self._in_zero)
-            self._window[0] = np.clip(q, self._in_min, self._in_max)
-        else:
-            self._window[0] = window
-        self._interp.set_tensor(self._in_index, self._window)
-        self._interp.invoke()
-        raw = self._interp.get_tensor(self._out_index)[0]
-        out = raw.astype(np.float32)
-        if self._out_scale:
-            out = (out - self._out_zero) * self._out_scale
-        return out[s.context // s.stride :]
-
     def run_utterance(self, feats: np.ndarray) -> np.ndarray:
         """Log-probabilities for one whole utterance's features (evaluation, transcribe)."""
         self.reset()
+        if self.multi_step:  # one call for the whole utterance
+            self._append(feats)
+            return self.flush()
         return np.concatenate((self.process(feats), self.flush()))
+
+    def _append(self, feats: np.ndarray) -> None:
+        self._buf = np.concatenate((self._buf, feats.astype(np.float32, copy=False)))
+        self._fresh += len(feats)
+
+    def _run(self, window: np.ndarray) -> np.ndarray:
+        """Output frames after the context for `window` (context + a multiple of stride)."""
+        if self._in_scale:
+            q = np.round(window / self._in_scale + self._in_zero)
+            raw = self._invoke(np.clip(q, self._in_min, self._in_max).astype(self._in_dtype))
+        else:
+            raw = self._invoke(window.astype(self._in_dtype))
+        out = raw.astype(np.float32)
+        if self._out_scale:
+            out = (out - self._out_zero) * self._out_scale
+        return out[self.spec.context // self.spec.stride :]
+
+    def _invoke(self, window: np.ndarray) -> np.ndarray:
+        """The model's raw output [frames, tokens] for an input [frames, bands] of its dtype."""
+        if len(window) != self._length:
+            self._interp.resize_tensor_input(self._in_index, [1, len(window), window.shape[1]])
+            self._length = len(window)  # before allocating: a failure is undone by resizing
+            self._interp.allocate_tensors()
+        self._interp.set_tensor(self._in_index, window[None])
+        self._interp.invoke()
+        return self._interp.get_tensor(self._out_index)[0]
+
+    def _same_as_fixed(self) -> bool:
+        """Does one call over two steps give the bytes two fixed windows give, and a short
+        tail the first frame of its padded window? (Any left-padded causal model does.)"""
+        s = self.spec
+        shape = (s.context + 2 * s.step, self._n_features)
+        rng = np.random.default_rng(0)
+        if self._in_scale:
+            info = np.iinfo(self._in_dtype)
+            x = rng.integers(info.min, info.max, shape, endpoint=True).astype(self._in_dtype)
+        else:
+            x = rng.standard_normal(shape).astype(self._in_dtype)
+        skip = s.context // s.stride
+        try:
+            fixed = [self._invoke(x[i : i + s.window])[skip:] for i in (0, s.step)]
+            long = self._invoke(x)[skip:]
+            tail = self._invoke(x[: s.context + s.stride])[skip:]
+        except (RuntimeError, ValueError):  # a RESHAPE that fixes the length, say
+            return False
+        finally:
+            self._invoke(x[: s.window])  # back to the fixed window
+        return (np.array_equal(np.concatenate(fixed), long)
+                and np.array_equal(tail, fixed[0][:1]))
 
 
 def _quant(detail: dict) -> tuple[float, int]:

@@ -1,4 +1,8 @@
-"""Audio sources: microphone (pyaudio), WAV file, raw PCM on stdin."""
+"""Audio sources: microphone (pyaudio), WAV file, raw PCM on stdin.
+
+Every source's `read()` returns a block of mono int16 samples as a numpy array (None at the end
+of the stream), so the daemon frames them without converting.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,9 @@ from edgevoice.errors import AudioError
 from edgevoice.options import opt
 
 log = logging.getLogger("edgevoice.source")
+
+LIVE_BLOCK_MS = 20  # a file paced like a microphone delivers what a microphone would
+FILE_BLOCK_MS = 500  # unpaced: few, large blocks (the default 10 s queue holds 20)
 
 
 @dataclass(frozen=True)
@@ -129,13 +136,19 @@ def list_input_devices(pa=None) -> list[tuple[int, str]]:  # type: ignore[no-unt
 class WavOptions:
     path: str = opt("", "WAV file standing in for the microphone")
     realtime: bool = opt(False, "pace blocks at the speed of real time, like a microphone")
-    block_ms: int = opt(20, "block length, ms", min=5, max=1000)
+    block_ms: int | None = opt(None, f"block length, ms; null: {LIVE_BLOCK_MS} with realtime, "
+                               f"else {FILE_BLOCK_MS}", min=5, max=1000)
     tail_silence_ms: int = opt(0, "silence appended at the end, ms (closes a final utterance)",
                                min=0, max=10000)
 
 
 class WavSource(Closeable):
-    """A WAV file as if it were a microphone; any PCM/float format, downmixed to mono."""
+    """A WAV file as if it were a microphone; any PCM/float format, downmixed to mono.
+
+    Yields int16 blocks: a 16-bit mono file's samples as stored, any other format converted
+    once. Unpaced, it reads large blocks: the queue between the capture thread and processing
+    costs the same per block whatever its length, and the daemon cuts frames itself.
+    """
 
     name = "wav"
     kind = "source"
@@ -156,7 +169,8 @@ class WavSource(Closeable):
         self.sample_rate = reader.info.sample_rate
         self._tail = self.sample_rate * self.options.tail_silence_ms // 1000
         self._pos = 0
-        self._block = max(1, self.sample_rate * self.options.block_ms // 1000)
+        ms = self.options.block_ms or (LIVE_BLOCK_MS if self.options.realtime else FILE_BLOCK_MS)
+        self._block = max(1, self.sample_rate * ms // 1000)
         self._t0 = time.monotonic()
 
     def read(self) -> np.ndarray | None:
@@ -165,11 +179,11 @@ class WavSource(Closeable):
             if delay > 0:
                 time.sleep(delay)
         assert self._reader is not None, "read() before open()"
-        block = self._reader.read(self._block)
+        block = self._reader.read_int16(self._block)
         if not len(block):
             if self._tail <= 0:
                 return None
-            block = np.zeros(min(self._block, self._tail), np.float32)
+            block = np.zeros(min(self._block, self._tail), np.int16)
             self._tail -= len(block)
         self._pos += len(block)
         return block

@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from edgevoice.errors import BuildError, EdgevoiceError
+from edgevoice.startup import BUILD_POOLS, limit_blas_threads
 
 STAGE_HELP = {
     "synth": "render the recipe's phrases with Debian's speech engines (or --phrases to --out)",
@@ -116,6 +117,7 @@ def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    limit_blas_threads(BUILD_POOLS)  # first: numpy is not loaded yet
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -34,8 +34,9 @@ def calibration_windows(feats: Iterable[np.ndarray], window: int, context: int, 
 
 def to_int8(model: Any, ms: ModelSettings, window: int, windows: list[np.ndarray],
             per_channel: bool = True) -> bytes:
-    """Convert a trained Keras model to a fixed-window INT8 TFLite flatbuffer (weights scaled
-    per output channel, or per tensor with `per_channel=False`)."""
+    """Convert a trained Keras model to an INT8 TFLite flatbuffer calibrated on fixed windows
+    that runs on any window length (weights scaled per output channel, or per tensor with
+    `per_channel=False`)."""
     import tensorflow as tf
 
     n_features, n_tokens = int(model.input_shape[-1]), int(model.output_shape[-1])
@@ -64,14 +65,51 @@ def to_int8(model: Any, ms: ModelSettings, window: int, windows: list[np.ndarray
 
 
 def strip_names(blob: bytes) -> bytes:
-    """Drop tensor names and other strings the runtime does not need (a few KiB)."""
+    """Drop tensor names and other strings the runtime does not need (a few KiB), and free the
+    time dimension (see `free_time_axis`)."""
     try:
         from tensorflow.lite.tools import flatbuffer_utils as fb
     except ImportError:
         return blob
     model = fb.read_model_from_bytearray(bytearray(blob))
     fb.strip_strings(model)
+    free_time_axis(model)
     return bytes(fb.convert_object_to_bytearray(model))
+
+
+def free_time_axis(model: Any) -> None:
+    """Make a converted fixed-window model (a flatbuffer ModelT) accept any window length.
+
+    The converter bakes the window into the RESHAPE ops around each convolution ([1, 1, T, C]
+    and back to [1, T, C]); with T as -1 there, and the input's signature [1, -1, bands], the
+    runtime can resize the input and run many steps in one call (edgevoice.runtime), paying
+    the left context once. Weights and quantization are untouched, so a window of the old
+    length gives the same bytes out.
+    """
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    graph = model.subgraphs[0]
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
+    done: set[int] = set()
+    for op in graph.operators:
+        if codes[op.opcodeIndex] != schema.BuiltinOperator.RESHAPE or len(op.inputs) < 2:
+            continue
+        shape = graph.tensors[op.inputs[1]]
+        if shape.buffer in done:  # shape constants are shared between RESHAPE ops
+            continue
+        data = model.buffers[shape.buffer].data
+        if data is None:
+            raise BuildError("INT8 model: a RESHAPE has a computed shape; cannot free its time "
+                             "axis")
+        dims = np.frombuffer(bytes(data), "<i4").copy()
+        dims[-2] = -1  # [..., time, channels]
+        model.buffers[shape.buffer].data = np.frombuffer(dims.astype("<i4").tobytes(), np.uint8)
+        done.add(shape.buffer)
+    for index in (*graph.inputs, *graph.outputs):
+        tensor = graph.tensors[index]
+        signature = np.array(tensor.shape, np.int32)
+        signature[1] = -1  # [batch, time, features]
+        tensor.shapeSignature = signature
 
 
 def tflite_io(model_bytes: bytes) -> dict[str, Any]:
