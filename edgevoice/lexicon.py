@@ -56,7 +56,7 @@ class Alphabet:
 
     def problem(self, text: str) -> str | None:
         """Why `text` cannot be spelled, or None."""
-        bad = sorted({ch for ch in text if ch not in self.index and ch != " "})
+        bad = list(dict.fromkeys(ch for ch in text if ch not in self.index and ch != " "))
         if not text:
             return "is empty"
         if bad:

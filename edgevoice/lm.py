@@ -381,7 +381,7 @@ def check_spellable(lm: LanguageModel, tokens: Sequence[str]) -> None:
         return
     bad.sort()
     line, word = bad[0]
-    missing = "".join(sorted(set(word) - chars))
+    missing = "".join(dict.fromkeys(c for c in word if c not in chars))  # as written
     more = f" (and {len(bad) - 1} more words)" if len(bad) > 1 else ""
     hint = " (the model's tokens are lower case)" if word.lower() != word else ""
     raise LMError(f"{lm.path}:{line}: word {word!r} cannot be spelled with the acoustic model's "

@@ -25,7 +25,8 @@ Span = tuple[str, int, int, float]
 def rank_hypotheses(finals: Sequence[tuple[float, tuple[Span, ...]]], frame_seconds: float,
                     nbest: int, reject_threshold: float) -> DecodeResult:
     merged: dict[str, tuple[float, tuple[Span, ...]]] = {}
-    for score, words in finals:
+    for score, spans_ in finals:
+        words = _in_order(spans_)
         text = " ".join(w[0] for w in words)
         old = merged.get(text)
         if old is None:
@@ -50,6 +51,22 @@ def rank_hypotheses(finals: Sequence[tuple[float, tuple[Span, ...]]], frame_seco
     best = hyps[0]
     return DecodeResult(best.text, best.confidence, best.words, tuple(hyps),
                         rejected=best.confidence < reject_threshold)
+
+
+def _in_order(words: tuple[Span, ...]) -> tuple[Span, ...]:
+    """Words one after another: the search keeps alignment statistics on prefixes that many
+    hypotheses share, so a word's last frame can come from a path where the next word had
+    not started. A word ends before the next one starts (and never before it starts itself)."""
+    out = list(words)
+    for i in range(len(out) - 1):
+        w, start, end, lp = out[i]
+        nxt = out[i + 1]
+        if nxt[1] <= start:  # the next word cannot start before this one
+            out[i + 1] = (nxt[0], start + 1, max(nxt[2], start + 1), nxt[3])
+            nxt = out[i + 1]
+        if end >= nxt[1]:
+            out[i] = (w, start, max(start, nxt[1] - 1), lp)
+    return tuple(out)
 
 
 def _word(span: Span, spans: list[tuple[Span, ...]], post: list[float], fs: float) -> Word:
