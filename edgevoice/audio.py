@@ -1,4 +1,4 @@
-"""Audio formats, WAV reading, resampling and re-chunking. Pure functions, no devices."""
+"""Audio formats, WAV reading (files and streams), resampling and re-chunking. No devices."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ import numpy as np
 from edgevoice.errors import AudioError
 
 MIN_SAMPLE_RATE = 8000
+MAX_SAMPLE_RATE = 384000  # the highest rate audio hardware records; beyond it a header is damaged
+MAX_CHANNELS = 64
+_MAX_FMT_BYTES = 4096  # a 'fmt ' chunk is 16 to 40 bytes
 _PCM = 1
 _FLOAT = 3
 _EXTENSIBLE = 0xFFFE
@@ -26,7 +29,7 @@ class WavInfo:
     sample_rate: int
     channels: int
     sample_format: str  # "pcm8", "pcm16", "pcm24", "pcm32", "float32", "float64"
-    frames: int
+    frames: int  # as the header declares; 0 for a stream of unknown length
 
     @property
     def duration(self) -> float:
@@ -71,13 +74,17 @@ def _decode_samples(raw: bytes, fmt: int, bits: int, where: str) -> tuple[np.nda
 
 class WavReader:
     """Streams a WAV file as mono float32 in [-1, 1], whatever its PCM/float format and
-    channels, without loading it whole. The header is checked on open: errors (not a WAV,
-    empty, truncated, unsupported encoding) raise AudioError naming the file."""
+    channels, without loading it whole. The file is read front to back, so a stream works as
+    well as a file: a pipe, a FIFO, `/dev/stdin`, `<(sox ... -t wav -)`. The header is checked
+    on open: errors (not a WAV, empty, truncated, unsupported encoding, a rate no recorder
+    makes) raise AudioError naming the file. Opening a FIFO waits for its writer."""
 
     def __init__(self, path: str | Path) -> None:
         self.where = where = str(path)
         try:
-            self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+            # Unbuffered: a pipe's short reads are joined here, and a capture thread blocked
+            # in read() holds no buffer lock that closing the file would wait on.
+            self._f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed by close()
         except FileNotFoundError:
             raise AudioError(f"{where}: no such file") from None
         except OSError as exc:
@@ -90,54 +97,65 @@ class WavReader:
 
     def _open(self) -> None:
         f, where = self._f, self.where
-        size = f.seek(0, 2)
-        f.seek(0)
-        head = f.read(12)
-        if size == 0:
+        size: int | None = None  # unknown for a stream
+        if f.seekable():
+            size = f.seek(0, 2)
+            f.seek(0)
+        head = self._read_exact(12)
+        if not head:
             raise AudioError(f"{where}: file is empty")
         if len(head) < 12 or head[:4] not in (b"RIFF", b"RF64") or head[8:12] != b"WAVE":
             raise AudioError(f"{where}: not a WAV file (no RIFF/WAVE header)")
         fmt_info: tuple[int, int, int, int] | None = None
         pos = 12
-        while pos + 8 <= size:
-            f.seek(pos)
-            cid, csize = struct.unpack("<4sI", f.read(8))
+        while len(chunk := self._read_exact(8)) == 8:
+            cid, csize = struct.unpack("<4sI", chunk)
             body = pos + 8
-            if cid == b"fmt ":
-                if body + csize > size:
-                    raise AudioError(f"{where}: truncated inside the 'fmt ' chunk")
-                fmt_info = _parse_fmt(f.read(csize), where)
-            elif cid == b"data":
+            if cid == b"data":
                 if fmt_info is None:
                     raise AudioError(f"{where}: 'data' chunk comes before any 'fmt ' chunk")
-                if csize in _STREAMING_SIZES:
-                    csize = size - body  # written by a streaming recorder: read to the end
-                elif body + csize > size:
+                nbytes: int | None = csize
+                if csize in _STREAMING_SIZES:  # written by a streaming recorder: read to the end
+                    nbytes = None if size is None else size - body
+                elif size is not None and body + csize > size:
                     raise AudioError(f"{where}: truncated: header declares {csize} bytes of "
                                      f"audio, file holds {size - body}")
-                self._setup(fmt_info, body, csize)
+                self._setup(fmt_info, nbytes)
                 return
+            if cid == b"fmt ":
+                if csize > _MAX_FMT_BYTES:
+                    raise AudioError(f"{where}: 'fmt ' chunk claims {csize} bytes: not a WAV "
+                                     "header (damaged?)")
+                fmt_body = self._read_exact(csize)
+                if len(fmt_body) < csize:
+                    raise AudioError(f"{where}: truncated inside the 'fmt ' chunk")
+                fmt_info = _parse_fmt(fmt_body, where)
+                self._skip(csize & 1)
+            else:
+                self._skip(csize + (csize & 1))
             pos = body + csize + (csize & 1)
         if fmt_info is None:
             raise AudioError(f"{where}: WAV file has no 'fmt ' chunk")
         raise AudioError(f"{where}: WAV file has no 'data' chunk (truncated?)")
 
-    def _setup(self, fmt_info: tuple[int, int, int, int], offset: int, nbytes: int) -> None:
+    def _setup(self, fmt_info: tuple[int, int, int, int], nbytes: int | None) -> None:
         fmt, channels, rate, bits = fmt_info
         where = self.where
-        if channels < 1:
-            raise AudioError(f"{where}: WAV header says {channels} channels")
+        if not 1 <= channels <= MAX_CHANNELS:
+            raise AudioError(f"{where}: WAV header says {channels} channels; edgevoice reads "
+                             f"1 to {MAX_CHANNELS} (damaged header?)")
         if rate < MIN_SAMPLE_RATE:
             raise AudioError(
                 f"{where}: sample rate {rate} Hz is below the {MIN_SAMPLE_RATE} Hz speech needs")
+        if rate > MAX_SAMPLE_RATE:
+            raise AudioError(f"{where}: sample rate {rate} Hz is above the {MAX_SAMPLE_RATE} Hz "
+                             "any recorder makes: the WAV header is damaged")
         self._fmt, self._bits, self._width = fmt, bits, max(bits // 8, 1) * channels
-        _decode_samples(b"", fmt, bits, where)  # unsupported encodings fail now, not later
-        frames = nbytes // self._width
-        if frames == 0:
+        name = _decode_samples(b"", fmt, bits, where)[1]  # unsupported encodings fail now
+        frames = 0 if nbytes is None else nbytes // self._width
+        if nbytes is not None and frames == 0:
             raise AudioError(f"{where}: WAV file holds no audio samples")
-        self._f.seek(offset)
-        self._left = frames * self._width
-        name = _decode_samples(b"", fmt, bits, where)[1]
+        self._left = None if nbytes is None else frames * self._width
         self.info = WavInfo(rate, channels, name, frames)
 
     def read(self, frames: int) -> np.ndarray:
@@ -156,10 +174,34 @@ class WavReader:
         return to_int16(self.read(frames))
 
     def _read_raw(self, frames: int) -> bytes:
-        n = min(frames * self._width, self._left)
-        raw = self._f.read(n)
-        self._left -= n
+        n = frames * self._width if self._left is None else min(frames * self._width,
+                                                                 self._left)
+        raw = self._read_exact(n)
+        if self._left is not None:
+            self._left -= len(raw)
         return raw[: len(raw) - len(raw) % self._width]
+
+    def _read_exact(self, n: int) -> bytes:
+        """`n` bytes, fewer only at the end: a pipe hands over what its writer wrote so far."""
+        try:
+            data = self._f.read(n) or b""
+            if len(data) == n or not data:
+                return data
+            parts = [data]
+            got = len(data)
+            while got < n and (more := self._f.read(n - got)):
+                parts.append(more)
+                got += len(more)
+        except OSError as exc:  # EIO from a failing disk, say
+            raise AudioError(f"{self.where}: read failed ({exc.strerror or exc})") from None
+        return b"".join(parts)
+
+    def _skip(self, n: int) -> None:
+        if self._f.seekable():
+            self._f.seek(n, 1)
+            return
+        while n > 0 and (got := len(self._read_exact(min(n, 1 << 16)))):
+            n -= got
 
     def close(self) -> None:
         self._f.close()
@@ -172,10 +214,14 @@ class WavReader:
 
 
 def read_wav(path: str | Path) -> tuple[np.ndarray, WavInfo]:
-    """Read a whole WAV file as mono float32 in [-1, 1] (see WavReader)."""
+    """Read a whole WAV file (or stream) as mono float32 in [-1, 1] (see WavReader)."""
     with WavReader(path) as reader:
-        samples = reader.read(reader.info.frames)
-        return np.ascontiguousarray(samples, dtype=np.float32), reader.info
+        info = reader.info
+        blocks = [reader.read(info.frames or info.sample_rate)]
+        while len(blocks[-1]):  # a stream of unknown length
+            blocks.append(reader.read(info.sample_rate * 10))
+        samples = np.concatenate(blocks) if len(blocks) > 2 else blocks[0]
+        return np.ascontiguousarray(samples, dtype=np.float32), info
 
 
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:

@@ -7,6 +7,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ def _settings(path: str | None, **overrides: Any):  # type: ignore[no-untyped-de
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from edgevoice.daemon import Daemon
+    from edgevoice.daemon import Daemon, Stopped
 
     overrides = dict(input_wav=args.input, realtime=args.realtime, broker=args.broker,
                      site_id=args.site_id, decoder=args.decoder, bundle=args.bundle)
@@ -82,6 +83,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                     reload_settings=lambda: _settings(args.config, **overrides))
     try:
         daemon.start()
+    except Stopped as stop:  # SIGTERM while a FIFO waited for its writer, say
+        daemon.close()
+        return stop.exit_code
     except BaseException:
         daemon.close()
         raise
@@ -90,6 +94,22 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
+    from edgevoice.daemon import Stopped
+
+    def stop(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    # Explicit: a FIFO waiting for its writer must still end on SIGINT when the shell
+    # started us with SIGINT ignored (`edgevoice transcribe fifo &`).
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        return _transcribe(args)
+    except Stopped as stopped:
+        return stopped.exit_code
+
+
+def _transcribe(args: argparse.Namespace) -> int:
     from edgevoice.transcribe import Transcriber
 
     settings, registry = _settings(args.config, decoder=args.decoder, bundle=args.bundle)

@@ -2,7 +2,12 @@
 
 The capture thread only reads the source and appends to a bounded queue, so it never waits on
 processing; a live source that outruns processing loses audio by the configured overflow policy
-and the loss is counted and logged. A file source is not live: it waits instead of dropping.
+and the loss is counted and logged. A file or a pipe is not live: it waits instead of dropping.
+
+Exit codes (`run()`): 0 the input ended and everything was delivered; 2 the source failed;
+3 transcripts could not be delivered within `delivery_timeout`; 4 audio was dropped because
+processing fell behind; 128 + N stopped by signal N (143 SIGTERM, 130 SIGINT), whatever was
+undelivered is spooled by the sinks.
 """
 
 from __future__ import annotations
@@ -34,6 +39,17 @@ log = logging.getLogger("edgevoice.daemon")
 
 STALL_SECONDS = 10.0  # a live source silent this long is hung: stop feeding the watchdog
 RELOAD_SECONDS = 2.0  # reloads closer together than this are coalesced into one
+STOP_FLUSH_SECONDS = 5.0  # delivery allowed after a stop signal (a second signal cuts it short)
+EXIT_SOURCE_FAILED, EXIT_UNDELIVERED, EXIT_AUDIO_DROPPED = 2, 3, 4
+
+
+class Stopped(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
+    """A stop signal arrived while the daemon was starting (a FIFO waiting for its writer, a
+    model loading): start-up is abandoned, like KeyboardInterrupt, not an `except Exception`."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.exit_code = 128 + signum
 
 
 class Feeder:
@@ -142,10 +158,25 @@ class Daemon:
         self.last_reload = -RELOAD_SECONDS
         self.pipeline: Pipeline | None = None
         self.source: Any = None
+        self.signals: list[int] = []  # stop signals received, in order
+        self._starting = False
+
+    @property
+    def stop_code(self) -> int | None:
+        """128 + the first stop signal's number, once one has arrived."""
+        return 128 + self.signals[0] if self.signals else None
 
     # -- start-up ---------------------------------------------------------------------------
     def start(self) -> None:
-        self._install_signals()
+        """Open sinks, model and source; a stop signal meanwhile raises Stopped."""
+        self._starting = True
+        try:
+            self._install_signals()
+            self._start()
+        finally:
+            self._starting = False
+
+    def _start(self) -> None:
         bundle = self._load_bundle(self.settings)
         ctx = stage_context(self.settings, bundle, self.commands)
         for choice in self.settings.sinks:
@@ -196,9 +227,15 @@ class Daemon:
     def _install_signals(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        signal.signal(signal.SIGTERM, lambda *_: self.stop_event.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stop_event.set())
+        signal.signal(signal.SIGTERM, self._on_stop_signal)
+        signal.signal(signal.SIGINT, self._on_stop_signal)
         signal.signal(signal.SIGHUP, lambda *_: self.commands.put(Reload()))
+
+    def _on_stop_signal(self, signum: int, frame: object) -> None:
+        self.signals.append(signum)
+        self.stop_event.set()
+        if self._starting:  # a blocking open() would retry after the handler: leave it
+            raise Stopped(signum)
 
     # -- running ------------------------------------------------------------------------------
     def _capture(self, queue: AudioQueue) -> None:
@@ -339,27 +376,58 @@ class Daemon:
 
     def _shutdown(self, reason: str, queue: AudioQueue) -> int:
         sd_notify("STOPPING=1")
-        code = 0
+        codes = []
         if self.capture_error is not None:
             log.error("%s", self.capture_error)
-            code = 2
+            codes.append(EXIT_SOURCE_FAILED)
         end_of_input = reason == "end of input"
-        timeout = self.settings.core.delivery_timeout if end_of_input else 5.0
+        timeout = self.settings.core.delivery_timeout if end_of_input else STOP_FLUSH_SECONDS
         for sink in self.sinks:
-            left = sink.flush(timeout)
+            # After the input ended any stop signal ends the wait; after a stop, a second one.
+            left = self._flush(sink, timeout, patience=0 if end_of_input else 1)
+            if left is None:
+                log.warning("stopped by a signal while delivering: sink %s keeps what is "
+                            "undelivered for the next start", sink.name)
+                break
             if left:
                 err = SinkError(f"sink {sink.name}: {left} message(s) could not be delivered "
                                 f"within {timeout:g} s")
                 log.error("%s", err)
                 notify(self.registry.hook.on_error, error=err, where=f"sink {sink.name}")
                 if end_of_input:
-                    code = code or 3
-        if queue.dropped_samples:
-            log.warning("%.2f s of audio were dropped because processing fell behind",
-                        queue.dropped_samples / self.source.sample_rate)
+                    codes.append(EXIT_UNDELIVERED)
+        if queue.dropped_samples:  # an error where it makes the run incomplete
+            (log.error if end_of_input else log.warning)(
+                "%.2f s of audio were dropped because processing fell behind",
+                queue.dropped_samples / self.source.sample_rate)
+            codes.append(EXIT_AUDIO_DROPPED)
         notify(self.registry.hook.on_shutdown, reason=reason)
         self.close()
-        return code
+        # A stop by signal is how a service ends (systemd's SIGTERM): its code says only that,
+        # and the unit counts it a success (SuccessExitStatus=143).
+        if self.capture_error is None and self.stop_code is not None:
+            return self.stop_code
+        return codes[0] if codes else 0
+
+    def _flush(self, sink: Any, timeout: float, patience: int) -> int | None:
+        """`sink.flush(timeout)`, on a helper thread so that more than `patience` stop signals
+        end the wait at once (None then); the sink's close() spools what is left."""
+        result: list[int] = []
+        done = threading.Event()
+
+        def flush() -> None:
+            try:
+                result.append(sink.flush(timeout))
+            except Exception as exc:  # a sink's bug: counted as nothing delivered
+                log.error("sink %s: flush failed: %s: %s", sink.name, type(exc).__name__, exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=flush, name=f"flush-{sink.name}", daemon=True).start()
+        while not done.wait(0.05):
+            if len(self.signals) > patience:
+                return None
+        return result[0] if result else 1
 
     def close(self) -> None:
         if self.source is not None:

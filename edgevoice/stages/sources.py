@@ -10,11 +10,13 @@ import logging
 import os
 import sys
 import time
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from edgevoice.audio import WavInfo, WavReader
+from edgevoice.audio import MAX_SAMPLE_RATE, WavInfo, WavReader
 from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import AudioError
 from edgevoice.options import opt
@@ -28,7 +30,8 @@ FILE_BLOCK_MS = 500  # unpaced: few, large blocks (the default 10 s queue holds 
 @dataclass(frozen=True)
 class MicOptions:
     device: str | int | None = opt(None, "input device: index, or part of its name; null: default")
-    sample_rate: int | None = opt(None, "capture rate in Hz; null: the pipeline's rate", min=8000)
+    sample_rate: int | None = opt(None, "capture rate in Hz; null: the pipeline's rate", min=8000,
+                                  max=MAX_SAMPLE_RATE)
     block_ms: int = opt(20, "capture block length, ms", min=5, max=200)
 
 
@@ -53,13 +56,14 @@ class MicSource(Closeable):
         except ImportError:
             raise AudioError("source mic: pyaudio is not installed: "
                              "`pip install 'edgevoice[mic]'` (needs portaudio19-dev)") from None
-        self._pa = pa = pyaudio.PyAudio()
+        self._pa = pa = portaudio()
         index = self._find_device(pa)
         block = self.sample_rate * self.options.block_ms // 1000
         try:
-            self._stream = pa.open(format=pyaudio.paInt16, channels=1, rate=self.sample_rate,
-                                   input=True, input_device_index=index,
-                                   frames_per_buffer=block)
+            with _quiet_sound_libraries():
+                self._stream = pa.open(format=pyaudio.paInt16, channels=1,
+                                       rate=self.sample_rate, input=True,
+                                       input_device_index=index, frames_per_buffer=block)
         except (OSError, ValueError) as exc:
             self.close()
             raise AudioError(f"source mic: cannot open input device {index} at "
@@ -117,9 +121,7 @@ def list_input_devices(pa=None) -> list[tuple[int, str]]:  # type: ignore[no-unt
     """(index, name) of every PortAudio device with input channels."""
     own = pa is None
     if own:
-        import pyaudio
-
-        pa = pyaudio.PyAudio()
+        pa = portaudio()
     try:
         out = []
         for i in range(pa.get_device_count()):
@@ -130,6 +132,33 @@ def list_input_devices(pa=None) -> list[tuple[int, str]]:  # type: ignore[no-unt
     finally:
         if own:
             pa.terminate()
+
+
+def portaudio() -> Any:
+    """A PyAudio instance, created without the screenfuls ALSA and JACK print while PortAudio
+    probes every device they know of (65 lines on a machine with no sound card)."""
+    import pyaudio
+
+    # A client that finds no JACK server must not start one (libjack would, by default).
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    with _quiet_sound_libraries():
+        return pyaudio.PyAudio()
+
+
+# What ALSA, JACK and PortAudio's ALSA host API print on fd 2 while probing or opening devices;
+# PortAudio reports the failures that matter itself, as errors we word for the user.
+SOUND_LIBRARY_NOISE = (b"ALSA lib ", b"Cannot connect to server ", b"jack server is not running",
+                       b"JackShmReadWritePtr", b"Expression '")
+
+
+def _noise_line(line: bytes) -> bytes | None:
+    return None if line.startswith(SOUND_LIBRARY_NOISE) else line
+
+
+def _quiet_sound_libraries() -> AbstractContextManager[None]:
+    from edgevoice.runtime import filtered_stderr  # not at import: it loads the model code
+
+    return filtered_stderr(_noise_line)
 
 
 @dataclass(frozen=True)
@@ -196,24 +225,40 @@ class WavSource(Closeable):
 
 @dataclass(frozen=True)
 class StdinOptions:
-    sample_rate: int = opt(16000, "rate of the raw PCM on stdin, Hz", min=8000)
+    sample_rate: int = opt(16000, "rate of the raw PCM on stdin, Hz", min=8000,
+                           max=MAX_SAMPLE_RATE)
     block_ms: int = opt(20, "block length, ms", min=5, max=1000)
+    live: bool = opt(False, "true: a live capture (`arecord ... |`): when processing falls "
+                     "behind, lose audio by `audio.overflow` instead of making the writer wait")
 
 
 class StdinSource(Closeable):
-    """Raw signed 16-bit little-endian mono PCM on standard input (e.g. from `arecord`)."""
+    """Raw signed 16-bit little-endian mono PCM on standard input (e.g. from `arecord`).
+
+    A pipe is waited for, as a file is: when processing falls behind, the writer waits, so
+    audio piped from a file (`cat x.raw |`) is never lost. `live: true` makes it a microphone.
+    """
 
     name = "stdin"
     kind = "source"
     Options = StdinOptions
-    live = True
+    live = False
 
     def __init__(self, options: StdinOptions, ctx: StageContext) -> None:
         self.options = options
         self.sample_rate = options.sample_rate
+        self.live = options.live
 
     def open(self) -> None:
-        self._fd = sys.stdin.fileno()
+        try:
+            # None when the process started with fd 0 closed (`<&-`): the fd may since belong
+            # to another file, so only Python's own stdin object is trusted.
+            self._fd = sys.stdin.fileno()
+            os.fstat(self._fd)
+        except (AttributeError, ValueError, OSError):
+            raise AudioError("source stdin: standard input is closed; pipe raw 16-bit PCM "
+                             "into edgevoice, e.g. `arecord -t raw -f S16_LE -r 16000 | "
+                             "edgevoice run`") from None
         self._bytes = 2 * self.sample_rate * self.options.block_ms // 1000
         self._odd = b""
 
