@@ -80,8 +80,10 @@ def parse_hotwords(payload: bytes) -> tuple[tuple[str, float], ...]:
     try:
         data: Any = json.loads(payload)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise CommandError(f"not JSON ({exc}); expected a list like "
+        raise CommandError(f"not JSON ({str(exc)[:80]}); expected a list like "
                            '["tobias", {"phrase": "call mum", "boost": 3}]') from None
+    except RecursionError:  # 16 KiB of "[" nest deeper than Python recurses
+        raise CommandError("JSON nested too deeply; expected a flat list of phrases") from None
     if isinstance(data, list) and len(data) > MAX_HOTWORDS:
         raise CommandError(f"{len(data)} phrases; at most {MAX_HOTWORDS}")
     errors: list[str] = []

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from edgevoice.errors import LMError
+from edgevoice.options import short
 
 log = logging.getLogger("edgevoice.lm")
 
@@ -34,7 +35,8 @@ BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 SPECIAL = frozenset((BOS, EOS, UNK))
 MISSING_UNK_LOG10 = -100.0  # what kenlm substitutes when an ARPA file has no <unk>
 
-_COUNT = re.compile(r"ngram\s+(\d+)\s*=\s*(\d+)$")
+# digits bounded: int() of 5,000 digits raises ValueError
+_COUNT = re.compile(r"ngram\s+(\d{1,3})\s*=\s*(\d{1,15})$")
 _HEADER = re.compile(r"\\(\d+)-grams:$")
 # The pure-Python model costs about 0.13 s and 25 MiB per MB of ARPA text (measured on a 10 MB
 # trigram model); from this size on, a load says what it cost and how to avoid it.
@@ -116,7 +118,7 @@ def _parse(lines: _Lines, keep: bool = True) -> ArpaData:
         raise LMError(f"{lines.path}: the file is empty: not an ARPA language model")
     if item[1] != "\\data\\":
         raise lines.error(f"expected \\data\\ (the first line of an ARPA file), got "
-                          f"{item[1][:60]!r}: not an ARPA language model")
+                          f"{short(item[1])}: not an ARPA language model")
     counts: list[int] = []
     while (item := lines.peek()) is not None and not item[1].startswith("\\"):
         n, text = lines.next() or item
@@ -124,9 +126,10 @@ def _parse(lines: _Lines, keep: bool = True) -> ArpaData:
             continue
         m = _COUNT.match(text)
         if not m:
-            raise lines.error(f"expected 'ngram N=COUNT' in the \\data\\ section, got {text!r}")
+            raise lines.error("expected 'ngram N=COUNT' in the \\data\\ section, got "
+                              f"{short(text)}")
         if int(m.group(1)) != len(counts) + 1:
-            raise lines.error(f"expected the count of {len(counts) + 1}-grams, got {text!r}")
+            raise lines.error(f"expected the count of {len(counts) + 1}-grams, got {short(text)}")
         counts.append(int(m.group(2)))
     if not counts:
         raise lines.error("the \\data\\ section lists no n-gram counts", lines.lineno + 1)
@@ -137,7 +140,7 @@ def _parse(lines: _Lines, keep: bool = True) -> ArpaData:
     if item is None:
         raise lines.error("file ends without \\end\\: truncated?")
     if item[1] != "\\end\\":
-        raise lines.error(f"expected \\end\\ after the {len(counts)}-grams, got {item[1]!r}")
+        raise lines.error(f"expected \\end\\ after the {len(counts)}-grams, got {short(item[1])}")
     if UNK not in data.word_lines:
         # kenlm does the same, so both backends agree on unknown words
         data.ngrams[(UNK,)] = (MISSING_UNK_LOG10, 0.0)
@@ -150,7 +153,7 @@ def _read_section(lines: _Lines, data: ArpaData, order: int, keep: bool) -> None
     if item is None:
         raise lines.error(f"file ends before the {want} section: truncated?")
     if item[1] != want:
-        raise lines.error(f"expected {want!r}, got {item[1]!r}")
+        raise lines.error(f"expected {want!r}, got {short(item[1])}")
     header = item[0]
     expected = data.counts[order - 1]
     seen = 0
@@ -161,24 +164,26 @@ def _read_section(lines: _Lines, data: ArpaData, order: int, keep: bool) -> None
         parts = text.split()
         if len(parts) not in (order + 1, order + 2):
             raise lines.error(f"a {order}-gram line needs a log10 probability, {order} word(s) "
-                              f"and an optional backoff; got {len(parts)} fields: {text!r}")
+                              f"and an optional backoff; got {len(parts)} fields: {short(text)}")
         try:
             prob = float(parts[0])
             backoff = float(parts[order + 1]) if len(parts) == order + 2 else 0.0
         except ValueError:
-            raise lines.error(f"not a number in {text!r}") from None
+            raise lines.error(f"not a number in {short(text)}") from None
         if prob > 0 or math.isnan(prob):
-            raise lines.error(f"log10 probability {parts[0]} is not <= 0")
+            raise lines.error(f"log10 probability {short(parts[0])} is not <= 0")
+        if math.isnan(backoff):
+            raise lines.error(f"log10 backoff {short(parts[-1])} is not a number")
         key = tuple(parts[1 : order + 1])
         if keep:
             if key in ngrams:
-                raise lines.error(f"duplicate {order}-gram {' '.join(key)!r}")
+                raise lines.error(f"duplicate {order}-gram {short(' '.join(key))}")
             ngrams[key] = (prob, 0.0 if top else backoff)
             if order == 1:
                 data.word_lines[key[0]] = lineno
         else:  # a hash per n-gram, not the n-gram (a false alarm: about 1 in 10^8)
             if hash(key) in seen_hashes:
-                raise lines.error(f"duplicate {order}-gram {' '.join(key)!r}")
+                raise lines.error(f"duplicate {order}-gram {short(' '.join(key))}")
             seen_hashes.add(hash(key))
         seen += 1
     if seen != expected:

@@ -65,7 +65,12 @@ def load_yaml(text: str, loader: type | None = None) -> tuple[Any, dict[str, int
         problem = yaml_size_problem(node)
         if problem:
             raise yaml.YAMLError(problem)
-        data = parser.construct_document(node) if node is not None else None
+        try:
+            data = parser.construct_document(node) if node is not None else None
+        except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+            # PyYAML's own constructors fail this way on `!!int abc`, a 13th month, an
+            # integer of 5,000 digits: the file is at fault, so it is a YAML error
+            raise yaml.YAMLError(f"a value cannot be read: {str(exc)[:120]}") from None
     finally:
         parser.dispose()
     return data, yaml_lines(node)

@@ -291,8 +291,9 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     where = f"recipe {path}"
     try:
         raw, lines = load_yaml(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise BuildError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildError(f"{where}: cannot read ({getattr(exc, 'strerror', None) or exc})"
+                         ) from None
     except yaml.YAMLError as exc:
         raise BuildError(f"{where}: not valid YAML ({exc})".replace("\n", " ")) from None
     raw = {} if raw is None else raw
