@@ -154,11 +154,15 @@ def test_unreachable_broker_is_reported_not_lost(tmp_path, bundle_dir, digits_wa
     line = one_line_error(out.stderr)
     assert "sink mqtt: " in line and "could not be delivered within 1 s" in line
     assert "undelivered message(s) saved to" in out.stderr
+    # why, at once: not only "could not be delivered" at the end
+    why = f"cannot connect to 127.0.0.1:{port}: connection refused"
+    assert why in out.stderr and out.stderr.index(why) < out.stderr.index(line), out.stderr
     errors = [json.loads(x) for x in log.read_text().splitlines() if '"on_error"' in x]
     assert errors and errors[0]["where"] == "sink mqtt"
     (spool,) = (tmp_path / "spool").iterdir()
     saved = [json.loads(x) for x in spool.read_text().splitlines()]
-    assert sum(1 for topic, _, _ in saved if topic.endswith("/transcript")) == 2
+    assert sum(1 for s in saved if s["topic"].endswith("/transcript")) == 2
+    assert sum(1 for s in saved if s["topic"].endswith("/vad")) == 4  # none "too old"
 
     # The broker is back at that address: the next run delivers what the first one kept.
     broker.stop()
@@ -174,8 +178,8 @@ def test_unreachable_broker_is_reported_not_lost(tmp_path, bundle_dir, digits_wa
         got = rec.wait_for("transcript", 2)
     finally:
         rec.close()
-    assert [t["text"] for t in got] == [json.loads(d)["text"] for t, d, _ in saved
-                                        if t.endswith("/transcript")]
+    assert [t["text"] for t in got] == [json.loads(s["payload"])["text"] for s in saved
+                                        if s["topic"].endswith("/transcript")]
     assert all(t["replayed"] for t in got)
     assert not list((tmp_path / "spool").iterdir())  # neither the spool nor its replay copy
 

@@ -2,7 +2,9 @@
 
 Messages are published with QoS 1 by default. While the broker is away, paho keeps QoS>0
 messages queued (up to `queue_size`) and sends them on reconnect; every message is tracked until
-the broker acknowledges it, so `flush` knows exactly what was not delivered.
+the broker acknowledges it, so `flush` knows exactly what was not delivered, and what is left at
+exit goes to the spool (`edgevoice.stages.spool`). Why the broker cannot be reached is logged at
+the first failed attempt and then at growing intervals.
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -23,6 +27,7 @@ from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import SinkError
 from edgevoice.messages import Message, Status
 from edgevoice.options import opt
+from edgevoice.stages.spool import Spool, Spooled, duration
 
 log = logging.getLogger("edgevoice.mqtt")
 
@@ -46,6 +51,8 @@ class MqttOptions:
     queue_size: int = opt(1000, "messages kept while the broker is unreachable", min=1)
     reconnect_min: float = opt(0.5, "first reconnect delay, s", min=0.1)
     reconnect_max: float = opt(30.0, "longest reconnect delay, s", min=1.0)
+    connect_timeout: float = opt(10.0, "s to wait for the broker at each attempt (TCP, TLS, "
+                                 "its MQTT CONNACK) before giving up on that attempt", min=0.1)
     partials: bool = opt(True, "publish partial results on <prefix>/partial")
     vad_events: bool = opt(True, "publish speech start/stop on <prefix>/vad")
     commands: bool | list[CommandName] = opt(
@@ -110,6 +117,47 @@ def parse_broker(url_text: str) -> tuple[str, int, bool]:
     return url.hostname or "localhost", url.port or (8883 if tls else 1883), tls
 
 
+class ConnectionLog:
+    """Failed connection attempts, logged so that an outage of days neither floods the journal
+    nor goes quiet: the first at once, then at growing intervals (`first` s, doubling up to
+    `longest`) and whenever the reason changes, always with the reason."""
+
+    def __init__(self, where: str, first: float = 10.0, longest: float = 600.0) -> None:
+        self.where, self.first, self.longest = where, first, longest
+        self.failures = 0
+        self.reason = ""
+        self._since = self._next = 0.0
+        self._interval = first
+
+    def failed(self, reason: str, now: float) -> bool:
+        """One more failed attempt (`now`: monotonic s); whether it was logged."""
+        self.failures += 1
+        if self.failures == 1:
+            self._since = now
+        due = self.failures == 1 or reason != self.reason or now >= self._next
+        self.reason = reason
+        if not due:
+            log.debug("mqtt: cannot connect to %s: %s", self.where, reason)
+            return False
+        if self.failures == 1:
+            log.warning("mqtt: cannot connect to %s: %s; retrying", self.where, reason)
+        else:
+            log.warning("mqtt: still cannot connect to %s (%d attempts in %s): %s; retrying",
+                        self.where, self.failures, duration(now - self._since), reason)
+        self._next = now + self._interval
+        self._interval = min(self._interval * 2, self.longest)
+        return True
+
+    def connected(self, now: float) -> None:
+        if self.failures:
+            log.info("mqtt: connected to %s after %d failed attempt(s) in %s", self.where,
+                     self.failures, duration(now - self._since))
+        else:
+            log.info("mqtt: connected to %s", self.where)
+        self.failures = 0
+        self._interval = self.first
+
+
 class MqttSink(Closeable):
     """Publishes to an MQTT broker (QoS 1, reconnects, TLS, credentials); takes commands."""
 
@@ -127,12 +175,21 @@ class MqttSink(Closeable):
         self.accepted = set(NAMES if accepted is True else () if accepted is False else accepted)
         self.model = getattr(ctx.bundle, "name", None)
         self._password = self._read_password()
-        # mid -> (topic, JSON, QoS) of each message until the broker acknowledges it
-        self._pending: dict[int, tuple[str, str, int]] = {}
+        self._pending: dict[int, Spooled] = {}  # by mid, until the broker acknowledges it
         self._acked_early: set[int] = set()
-        self._replaying: Path | None = None  # spool file being replayed by this run
+        self._spool: Spool | None = None
+        self._backlog: deque[Spooled] = deque()  # from the spool, not yet handed to paho
+        self._replays: set[int] = set()  # mids of spooled messages not yet acknowledged
+        self._replaying = False  # the spool's .replaying copy is still needed
+        # at most this many messages in paho's queue come from the spool: live ones need room
+        self._window = max(1, options.queue_size // 2)
+        self._closing = False
         self._lock = threading.Lock()
         self._connected = threading.Event()
+        self._connection_log = ConnectionLog(f"{self.host}:{self.port}")
+        self._attempt = 0  # connection attempts so far
+        self._attempt_failed = False  # the current attempt's failure is already counted
+        self._report_lock = threading.Lock()
         self.dropped = 0
         self.delivered = 0
         self._client: Any = None
@@ -159,7 +216,7 @@ class MqttSink(Closeable):
 
         o = self.options
         client_id = o.client_id or f"edgevoice-{self.site_id}-{uuid.uuid4().hex[:6]}"
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        c = self._new_client(client_id)
         if o.username:
             c.username_pw_set(o.username, self._password)
         if self.tls or o.ca_file:
@@ -171,16 +228,101 @@ class MqttSink(Closeable):
         c.will_set(f"{self.prefix}/status", self._status("offline"), qos=1, retain=True)
         c.max_queued_messages_set(o.queue_size)
         c.reconnect_delay_set(o.reconnect_min, o.reconnect_max)  # type: ignore[arg-type]
+        c.connect_timeout = o.connect_timeout  # TCP and TLS; the CONNACK is watched by us
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_publish = self._on_publish
         c.on_message = self._on_message
         self._client = c
         self._queue_full = mqtt.MQTT_ERR_QUEUE_SIZE
+        self._take_spool()
         c.connect_async(self.host, self.port, keepalive=o.keepalive)
         c.loop_start()  # paho's thread connects, and reconnects with backoff, on its own
-        self._resend_spool()
 
+    def _new_client(self, client_id: str) -> Any:
+        """paho's client, made to say why each connection attempt failed: its loop swallows
+        the error, and waits `keepalive` s for a TLS handshake or a CONNACK that may never
+        come."""
+        import paho.mqtt.client as mqtt
+
+        sink = self
+
+        class Client(mqtt.Client):
+            def reconnect(self) -> mqtt.MQTTErrorCode:
+                attempt = sink._attempt_started()
+                watch = threading.Timer(sink.options.connect_timeout, sink._overdue,
+                                        (attempt, self))
+                watch.daemon = True
+                watch.start()
+                try:
+                    return super().reconnect()
+                except OSError as exc:
+                    watch.cancel()
+                    sink._failed(sink._why(exc), attempt)
+                    raise
+
+        return Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+
+    # -- why the broker cannot be reached --------------------------------------------------
+    def _attempt_started(self) -> int:
+        with self._report_lock:
+            self._attempt += 1
+            self._attempt_failed = False
+            return self._attempt
+
+    def _failed(self, reason: str, attempt: int | None = None) -> bool:
+        """Count the failure of the current attempt once (paho's thread, or the CONNACK
+        watch); whether it was counted now."""
+        with self._report_lock:
+            if self._closing or self._attempt_failed or attempt not in (None, self._attempt):
+                return False
+            self._attempt_failed = True
+            self._connection_log.failed(reason, time.monotonic())
+            return True
+
+    def _why(self, exc: OSError) -> str:
+        """What a failed connection attempt means, and where to look."""
+        import ssl
+
+        where = f"{self.host}:{self.port}"
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            hint = ("the broker's certificate is for another name: use that name in `broker`"
+                    if "mismatch" in str(exc.verify_message) else
+                    "set ca_file to the CA that signed the broker's certificate")
+            return f"TLS: certificate verify failed: {exc.verify_message} ({hint})"
+        if isinstance(exc, socket.gaierror):
+            return f"name does not resolve: {self.host} ({exc.strerror})"
+        if isinstance(exc, ConnectionRefusedError):
+            return "connection refused (is the broker running, and on this port?)"
+        if self.tls and isinstance(exc, ssl.SSLError | ConnectionResetError | TimeoutError):
+            # the TCP connection stood: the TLS handshake failed
+            return (f"TLS handshake failed: {exc.strerror or exc} (is {where} a TLS port? "
+                    "a plain MQTT port takes mqtt://)")
+        if isinstance(exc, TimeoutError):
+            return (f"no answer within {self.options.connect_timeout:g} s (connect_timeout; "
+                    "a firewall, or the wrong host?)")
+        return str(exc.strerror or exc)
+
+    def _overdue(self, attempt: int, client: Any) -> None:
+        """`connect_timeout` s into an attempt and no CONNACK: say so now. A connection that
+        stands is closed so that paho tries again; a TLS handshake cannot be cut short."""
+        if self._connected.is_set():
+            return
+        where = f"{self.host}:{self.port}"
+        sock = client.socket()
+        if sock is None:
+            why = (f"no answer within {self.options.connect_timeout:g} s (connect_timeout; a "
+                   f"firewall, the wrong host{', or not a TLS port' if self.tls else ''}?)")
+        else:
+            why = (f"no MQTT CONNACK within {self.options.connect_timeout:g} s (is {where} an "
+                   f"MQTT broker{'' if self.tls else '; a TLS port takes mqtts://'}?)")
+        if self._failed(why, attempt) and sock is not None:
+            try:  # the plain socket call: an SSLSocket's own shutdown would race paho's reads
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except (OSError, TypeError):
+                pass
+
+    # -- the spool ---------------------------------------------------------------------------
     @property
     def spool_file(self) -> Path | None:
         where = self.options.spool_dir
@@ -194,84 +336,93 @@ class MqttSink(Closeable):
         name = f"mqtt-{self.host}-{self.port}-{self.prefix.replace('/', '_')}.jsonl"
         return base / name
 
-    def _resend_spool(self) -> None:
-        """Queue what an earlier run could not deliver; it goes out once connected. The file
-        stays (renamed) until this run has either delivered or re-spooled its messages."""
+    def _take_spool(self) -> None:
+        """What earlier runs could not deliver: sent once connected, a window at a time."""
         path = self.spool_file
         if path is None:
             return
-        replaying = path.with_suffix(".replaying")
+        self._spool = Spool(path)
         try:
-            lines = replaying.read_text(encoding="utf-8").splitlines() \
-                if replaying.exists() else []  # left by a run that was killed
-            if path.exists():
-                lines += path.read_text(encoding="utf-8").splitlines()
-                replaying.write_text("\n".join(lines) + "\n", encoding="utf-8")
-                path.unlink()
+            items = self._spool.take(self.options.spool_max_age)
         except OSError as exc:
             log.error("mqtt: cannot read the spool %s: %s", path, exc)
             return
-        if not lines:
-            return
-        self._replaying = replaying
-        sent = stale = 0
-        for line in lines:
-            try:
-                topic, data, qos = json.loads(line)
-                payload = json.loads(data)
-            except (ValueError, TypeError):
-                log.error("mqtt: skipping a damaged line in the spool %s", replaying)
-                continue
-            if time.time() - float(payload.get("time", 0)) > self.options.spool_max_age:
-                stale += 1
-                continue
-            payload["replayed"] = True
-            self._publish_tracked(topic, json.dumps(payload, ensure_ascii=False), qos)
-            sent += 1
-        log.info("mqtt: %d message(s) from an earlier run queued for delivery", sent)
-        if stale:
-            log.warning("mqtt: %d spooled message(s) older than spool_max_age (%g s) were "
-                        "discarded", stale, self.options.spool_max_age)
+        if items:
+            self._backlog.extend(items)
+            self._replaying = True
+            log.info("mqtt: %d message(s) from an earlier run are sent once connected",
+                     len(items))
+
+    def _feed(self) -> None:
+        """paho's thread (connected, or a message acknowledged): hand spooled messages to paho
+        while fewer than `_window` are outstanding, so they never fill its queue."""
+        while True:
+            with self._lock:
+                if self._closing or not self._connected.is_set() or not self._backlog \
+                        or len(self._pending) >= self._window:
+                    finished = self._replaying and not self._backlog and not self._replays \
+                        and not self._closing
+                    break
+                item = self._backlog.popleft()
+            body = json.loads(item.payload)
+            body["replayed"] = True
+            if not self._publish_tracked(Spooled(item.topic, json.dumps(body, ensure_ascii=False),
+                                                 item.qos, item.time), replay=True):
+                with self._lock:
+                    self._backlog.appendleft(item)
+                return
+        if finished and self._spool is not None:
+            self._replaying = False
+            self._spool.done()
 
     def _spool_pending(self) -> None:
         """Save what the broker has not acknowledged, for the next run to send."""
         with self._lock:
-            pending = list(self._pending.values())
+            items = sorted([*self._pending.values(), *self._backlog], key=lambda i: i.time)
             self._pending.clear()
-        path = self.spool_file
-        if self._replaying is not None:  # what it held is now delivered, or in `pending`
-            self._replaying.unlink(missing_ok=True)
-        if not pending or path is None:
+            self._backlog.clear()
+        if not items:
+            if self._spool is not None:
+                self._spool.done()
+            return
+        unreachable = ("" if self._connected.is_set() or not self._connection_log.failures
+                       else f" (the broker: {self._connection_log.reason})")
+        if self._spool is None:
+            log.error("mqtt: %d undelivered message(s) lost: spool_dir is null%s", len(items),
+                      unreachable)
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path, "a", encoding="utf-8") as f:
-                for item in pending:
-                    f.write(json.dumps(item) + "\n")
-        except OSError as exc:
-            log.error("mqtt: %d undelivered message(s) lost: cannot write the spool %s: %s",
-                      len(pending), path, exc)
+            self._spool.save(items)
+        except OSError as exc:  # the .replaying copy stays: the next run sends what it holds
+            log.error("mqtt: %d undelivered message(s) lost: cannot write the spool %s: %s%s",
+                      len(items), self._spool.path, exc, unreachable)
             return
+        self._spool.done()
         log.warning("mqtt: %d undelivered message(s) saved to %s; they are sent when edgevoice "
-                    "next starts with this broker", len(pending), path)
+                    "next starts with this broker%s", len(items), self._spool.path, unreachable)
 
+    # -- paho's callbacks ------------------------------------------------------------------
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                     props: Any = None) -> None:
         if reason.is_failure:
-            log.warning("mqtt: broker %s:%s refused the connection: %s", self.host, self.port,
-                        reason)
+            self._failed(f"the broker refused the connection: {reason}")
             return
-        log.info("mqtt: connected to %s:%s", self.host, self.port)
+        with self._report_lock:
+            self._connection_log.connected(time.monotonic())
         self._connected.set()
         client.publish(f"{self.prefix}/status", self._status("online"), qos=1, retain=True)
         if self.accepted and self.commands is not None:
             client.subscribe(f"{self.prefix}/cmd/#", qos=1)
+        self._feed()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                        props: Any = None) -> None:
         if self._connected.is_set():
             log.warning("mqtt: lost the broker %s:%s (%s); reconnecting, %d message(s) queued",
-                        self.host, self.port, reason, len(self._pending))
+                        self.host, self.port, reason, self.undelivered)
+        else:
+            hint = "" if self.tls else "; a TLS port takes mqtts://"
+            self._failed(f"the connection was closed before the broker answered ({reason}{hint})")
         self._connected.clear()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any,
@@ -279,8 +430,10 @@ class MqttSink(Closeable):
         with self._lock:
             if self._pending.pop(mid, None) is not None:
                 self.delivered += 1
+                self._replays.discard(mid)
             else:  # acknowledged before publish() returned and recorded it
                 self._acked_early.add(mid)
+        self._feed()
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
         """paho's thread: parse and queue; the daemon applies commands between frames."""
@@ -300,6 +453,7 @@ class MqttSink(Closeable):
         if self.commands is not None:
             self.commands.put(command)
 
+    # -- publishing ----------------------------------------------------------------------------
     def messages(self, message: Message) -> list[tuple[str, Any, int]]:
         """(MQTT topic, JSON body, QoS) to send for one edgevoice message; plugins that speak
         another protocol over MQTT override this and keep the delivery accounting."""
@@ -312,30 +466,36 @@ class MqttSink(Closeable):
 
     def publish(self, message: Message) -> None:
         for full, body, qos in self.messages(message):
-            self._publish_tracked(full, json.dumps(body, ensure_ascii=False), qos)
+            item = Spooled(full, json.dumps(body, ensure_ascii=False), qos, time.time())
+            if not self._publish_tracked(item):
+                with self._lock:
+                    self.dropped += 1
+                log.error("mqtt: queue full (%d messages while the broker is away): dropped a "
+                          "message for %s (%d dropped so far); raise queue_size",
+                          self.options.queue_size, full, self.dropped)
 
-    def _publish_tracked(self, full: str, data: str, qos: int) -> None:
-        # Never hold our lock across paho's publish: paho calls _on_publish with its own
-        # lock held, and the two orders would deadlock.
-        info = self._client.publish(full, data, qos=qos)
+    def _publish_tracked(self, item: Spooled, replay: bool = False) -> bool:
+        """Hand a message to paho and track it until acknowledged; False: paho's queue is full.
+        Never hold our lock across paho's publish: paho calls _on_publish with its own lock
+        held, and the two orders would deadlock."""
+        info = self._client.publish(item.topic, item.payload, qos=item.qos)
         if info.rc == self._queue_full:
-            with self._lock:
-                self.dropped += 1
-            log.error("mqtt: queue full (%d messages while the broker is away): dropped a "
-                      "message for %s (%d dropped so far); raise queue_size",
-                      self.options.queue_size, full, self.dropped)
-        elif qos > 0:
+            return False
+        if item.qos > 0:
             with self._lock:
                 if info.mid in self._acked_early:
                     self._acked_early.discard(info.mid)
                     self.delivered += 1
                 else:
-                    self._pending[info.mid] = (full, data, qos)
+                    self._pending[info.mid] = item
+                    if replay:
+                        self._replays.add(info.mid)
+        return True
 
     @property
     def undelivered(self) -> int:
         with self._lock:
-            return len(self._pending)
+            return len(self._pending) + len(self._backlog)
 
     def flush(self, timeout: float) -> int:
         """Wait until the broker has acknowledged everything; return what is still pending."""
@@ -348,6 +508,8 @@ class MqttSink(Closeable):
         c = self._client
         if c is None:
             return
+        with self._lock:
+            self._closing = True
         self._spool_pending()
         if self._connected.is_set():
             info = c.publish(f"{self.prefix}/status", self._status("offline"), qos=1, retain=True)
