@@ -259,7 +259,7 @@ def test_a_signal_ends_the_final_delivery_at_once(tmp_path, bundle_dir, digits_w
     assert code == SIGTERM_EXIT, err
     assert time.monotonic() - t0 < 8, "the signal did not cut the delivery short"
     (saved,) = spool.iterdir()
-    topics = [json.loads(line)[0] for line in saved.read_text().splitlines()]
+    topics = [json.loads(line)["topic"] for line in saved.read_text().splitlines()]
     assert sum(t.endswith("/transcript") for t in topics) == 2
 
 
