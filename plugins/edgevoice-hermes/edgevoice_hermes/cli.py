@@ -25,6 +25,8 @@ from edgevoice_hermes.sink import HermesSink
 
 log = logging.getLogger("edgevoice.hermes")
 
+CONNECT_WAIT = 5.0  # s to wait for the broker before saying READY anyway (paho keeps trying)
+
 
 class HermesLink(HermesSink):
     """The service's connection: the hermes sink's (reconnects, TLS, credentials, delivery
@@ -35,11 +37,13 @@ class HermesLink(HermesSink):
         super().__init__(replace(options, spool_dir=None), ctx)
         self.topics = topics
         self.inbox: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()
+        self.subscribed = threading.Event()
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any,
                     props: Any = None) -> None:
         super()._on_connect(client, userdata, flags, reason, props)
         if not reason.is_failure:
+            client.on_subscribe = lambda *_: self.subscribed.set()
             client.subscribe([(t, 0 if "audio" in t else 1) for t in self.topics])
 
     def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
@@ -94,6 +98,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> int:
     asr.warm()
     link = HermesLink(options, ctx, asr.topics())
     link.open()
+    if not link.subscribed.wait(CONNECT_WAIT):  # ready means requests are heard
+        log.warning("hermes: broker %s not reachable yet; serving once it is", options.broker)
     sd_notify("READY=1\nSTATUS=serving hermes/asr")
     log.info("hermes: ASR service for %s on %s (model %s)",
              ", ".join(args.site_id) if args.site_id else "every site", options.broker,

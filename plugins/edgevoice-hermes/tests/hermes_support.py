@@ -3,6 +3,8 @@ sends it (16 kHz 16-bit mono WAV chunks)."""
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pytest
 from edgevoice_hermes.protocol import encode_wav
@@ -31,3 +33,9 @@ def speech(names: list[str], gap_s: float = 0.3, tail_s: float = 1.2) -> np.ndar
 def frames(samples: np.ndarray) -> list[bytes]:
     """The audio as a stream of audioFrame payloads (each a small WAV file)."""
     return [encode_wav(samples[i:i + CHUNK], RATE) for i in range(0, len(samples), CHUNK)]
+
+
+def wait_ready(sock: socket.socket) -> None:
+    """Block until the process under test tells systemd it is READY (NOTIFY_SOCKET)."""
+    while not sock.recv(4096).decode().startswith("READY=1"):
+        pass

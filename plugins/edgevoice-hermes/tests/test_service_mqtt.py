@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import yaml
-from hermes_support import frames, speech
+from hermes_support import frames, speech, wait_ready
 from rhasspyhermes.asr import AsrError, AsrStartListening, AsrStopListening, AsrTextCaptured
 from rhasspyhermes.audioserver import AudioFrame
 from support import REPO, Recorder, need_fsdd
@@ -24,13 +25,16 @@ def test_service_over_mqtt(tmp_path: Path, broker, bundle_dir) -> None:  # type:
     cfg.write_text(yaml.safe_dump({"bundle": str(bundle_dir), "site_id": "base",
                                    "sinks": [{"name": "hermes", "broker": broker.url}]}))
     rec = Recorder(broker.port, "#")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(30)
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify"), "PYTHONPATH": os.pathsep.join(
         [str(PLUGIN), str(REPO), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.Popen([sys.executable, "-m", "edgevoice_hermes", "-c", str(cfg),
                              "--site-id", "kitchen"], cwd=REPO, env=env,
                             stderr=subprocess.PIPE, text=True)
     try:
-        assert rec.wait_for("status", 1, timeout=30), "the service did not connect"
+        wait_ready(sock)  # connected and subscribed
 
         def publish(message) -> None:  # type: ignore[no-untyped-def]
             site = getattr(message, "site_id", "kitchen")
@@ -66,5 +70,6 @@ def test_service_over_mqtt(tmp_path: Path, broker, bundle_dir) -> None:  # type:
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=20)
         rec.close()
+        sock.close()
     assert proc.returncode == 0, stderr
     assert "never started" in stderr and "not a WAV" in stderr  # the log says it too
