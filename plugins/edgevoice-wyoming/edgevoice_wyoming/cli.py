@@ -38,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
                    help="longest audio stream accepted, s (default %(default)g)")
     p.add_argument("--max-clients", type=int, default=8, metavar="N",
                    help="connections served at once (default %(default)d)")
+    p.add_argument("--idle-seconds", type=float, default=15.0, metavar="S",
+                   help="a client silent this long in the middle of a stream is disconnected "
+                        "(default %(default)g)")
     p.add_argument("--zeroconf", nargs="?", const="edgevoice", metavar="NAME",
                    help="announce the server on the local network (mDNS) for Home Assistant "
                         "to discover; needs `pip install 'edgevoice-wyoming[zeroconf]'`")
@@ -62,6 +65,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise EdgevoiceError(f"--max-clients {args.max_clients}: use 1..1024")
     if not 0 < args.max_seconds <= 3600:
         raise EdgevoiceError(f"--max-seconds {args.max_seconds:g}: use more than 0, at most 3600")
+    if not 0 < args.idle_seconds <= 3600:
+        raise EdgevoiceError(f"--idle-seconds {args.idle_seconds:g}: use more than 0, at most "
+                             "3600")
     if args.zeroconf and urlparse(args.uri).scheme != "tcp":
         raise EdgevoiceError("--zeroconf announces a TCP server: give --uri tcp://HOST:PORT")
 
@@ -75,7 +81,8 @@ async def serve(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.DEBUG if args.debug else getattr(logging, settings.core.log_level.upper()),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    limits = Limits(max_seconds=args.max_seconds, max_clients=args.max_clients)
+    limits = Limits(max_seconds=args.max_seconds, max_clients=args.max_clients,
+                    idle_seconds=args.idle_seconds)
     service = Service(settings, registry, args.language or ["en"], limits)
     try:
         server = AsyncServer.from_uri(args.uri)

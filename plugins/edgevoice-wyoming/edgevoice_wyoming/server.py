@@ -34,6 +34,7 @@ from edgevoice_wyoming.protocol import ChunkDecoder, ClientError, audio_format, 
 from edgevoice_wyoming.session import Session
 
 log = logging.getLogger("edgevoice.wyoming")
+LINGER_SECONDS = 2.0  # after an error event, how long the client's input is read and dropped
 
 
 @dataclass(frozen=True)
@@ -248,7 +249,16 @@ class Handler(AsyncEventHandler):
         return ClientError(f"recognition failed: {exc}", "recognition-failed")
 
     async def _send_error(self, exc: ClientError) -> None:
+        """The error event, then a lingering close: a client still sending would otherwise
+        get a reset that can destroy the error event before it reads it."""
         try:
             await self.write_event(Error(text=str(exc), code=exc.code).event())
-        except (ConnectionError, RuntimeError):
-            pass  # the client has gone already
+            if self.writer.can_write_eof():
+                self.writer.write_eof()
+            await asyncio.wait_for(self._discard_input(), LINGER_SECONDS)
+        except (ConnectionError, RuntimeError, asyncio.TimeoutError):
+            pass  # the client has gone, or would not stop
+
+    async def _discard_input(self) -> None:
+        while await self.reader.read(1 << 16):
+            pass
