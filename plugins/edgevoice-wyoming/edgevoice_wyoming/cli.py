@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import logging
 import sys
 from typing import Any
@@ -16,6 +17,7 @@ from urllib.parse import urlparse
 
 from edgevoice.errors import EdgevoiceError
 from edgevoice.startup import limit_blas_threads
+from edgevoice_wyoming.limits import Limits
 
 log = logging.getLogger("edgevoice.wyoming")
 
@@ -34,11 +36,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--language", action="append", metavar="CODE",
                    help="language the bundle speaks, as announced to clients (default en; "
                         "repeat for several)")
-    p.add_argument("--max-seconds", type=float, default=60.0, metavar="S",
+    p.add_argument("--max-seconds", type=float, default=Limits.max_seconds, metavar="S",
                    help="longest audio stream accepted, s (default %(default)g)")
-    p.add_argument("--max-clients", type=int, default=8, metavar="N",
+    p.add_argument("--max-clients", type=int, default=Limits.max_clients, metavar="N",
                    help="connections served at once (default %(default)d)")
-    p.add_argument("--idle-seconds", type=float, default=15.0, metavar="S",
+    p.add_argument("--idle-seconds", type=float, default=Limits.idle_seconds, metavar="S",
                    help="a client silent this long in the middle of a stream is disconnected "
                         "(default %(default)g)")
     p.add_argument("--zeroconf", nargs="?", const="edgevoice", metavar="NAME",
@@ -70,12 +72,15 @@ def check_args(args: argparse.Namespace) -> None:
                              "3600")
     if args.zeroconf and urlparse(args.uri).scheme != "tcp":
         raise EdgevoiceError("--zeroconf announces a TCP server: give --uri tcp://HOST:PORT")
+    if args.zeroconf and importlib.util.find_spec("zeroconf") is None:
+        raise EdgevoiceError("--zeroconf needs the zeroconf package: "
+                             "pip install 'edgevoice-wyoming[zeroconf]'")
 
 
 async def serve(args: argparse.Namespace) -> None:
     from wyoming.server import AsyncServer
 
-    from edgevoice_wyoming.server import Limits, Service
+    from edgevoice_wyoming.server import Service
 
     settings, registry = load(args)
     logging.basicConfig(
@@ -101,11 +106,6 @@ async def serve(args: argparse.Namespace) -> None:
 
 async def announce(uri: str, name: str) -> None:
     """mDNS: Home Assistant offers the server under Discovered."""
-    try:
-        import zeroconf  # noqa: F401  (wyoming.zeroconf logs a fatal line when it is missing)
-    except ImportError:
-        raise EdgevoiceError("--zeroconf needs the zeroconf package: "
-                             "pip install 'edgevoice-wyoming[zeroconf]'") from None
     from wyoming.zeroconf import HomeAssistantZeroconf
 
     parts = urlparse(uri)

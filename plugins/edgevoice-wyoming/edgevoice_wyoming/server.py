@@ -15,7 +15,6 @@ import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioFormat, AudioStart, AudioStop
@@ -30,18 +29,12 @@ from edgevoice.bundle import Bundle
 from edgevoice.config import Settings
 from edgevoice.plugins import Registry
 from edgevoice.transcribe import Transcriber
+from edgevoice_wyoming.limits import Limits
 from edgevoice_wyoming.protocol import ChunkDecoder, ClientError, audio_format, read_event
 from edgevoice_wyoming.session import Session
 
 log = logging.getLogger("edgevoice.wyoming")
 LINGER_SECONDS = 2.0  # after an error event, how long the client's input is read and dropped
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_seconds: float = 60.0  # audio in one stream; a voice command is a few seconds
-    max_clients: int = 8  # connections served at once (each may hold a worker thread)
-    idle_seconds: float = 15.0  # silence from a client in the middle of a stream
 
 
 class Service:
