@@ -142,6 +142,10 @@ class Handler(AsyncEventHandler):
             await self._send_error(exc)
         except ConnectionError as exc:
             log.info("%s: connection lost (%s)", self.peer, exc)
+        except Exception:  # a bug here ends this connection only, said in the log
+            log.exception("%s: failed; closing the connection", self.peer)
+            await self._send_error(ClientError("internal error (see the server's log)",
+                                               "internal"))
         finally:
             await self.disconnect()
             if admitted:
