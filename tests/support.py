@@ -33,7 +33,10 @@ class Broker:
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
         self.conf = tmp / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n")
+        # No cap on what the broker queues for a subscriber: the tests' Recorder may fall
+        # behind on a busy machine, and the broker's default (1,000) would drop what it missed.
+        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\n"
+                             "max_queued_messages 0\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property

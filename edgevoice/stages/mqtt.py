@@ -466,13 +466,18 @@ class MqttSink(Closeable):
 
     def publish(self, message: Message) -> None:
         for full, body, qos in self.messages(message):
-            item = Spooled(full, json.dumps(body, ensure_ascii=False), qos, time.time())
-            if not self._publish_tracked(item):
-                with self._lock:
-                    self.dropped += 1
-                log.error("mqtt: queue full (%d messages while the broker is away): dropped a "
-                          "message for %s (%d dropped so far); raise queue_size",
-                          self.options.queue_size, full, self.dropped)
+            self.send_json(full, body, qos)
+
+    def send_json(self, topic: str, body: Any, qos: int) -> None:
+        """Publish one JSON body on a full topic, tracked until acknowledged and spooled if it
+        is not (for plugins that speak another protocol over the same connection)."""
+        item = Spooled(topic, json.dumps(body, ensure_ascii=False), qos, time.time())
+        if not self._publish_tracked(item):
+            with self._lock:
+                self.dropped += 1
+            log.error("mqtt: queue full (%d messages while the broker is away): dropped a "
+                      "message for %s (%d dropped so far); raise queue_size",
+                      self.options.queue_size, topic, self.dropped)
 
     def _publish_tracked(self, item: Spooled, replay: bool = False) -> bool:
         """Hand a message to paho and track it until acknowledged; False: paho's queue is full.

@@ -9,7 +9,6 @@ queued on paho's thread and handled, one at a time, on the main thread.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import queue
 import signal
@@ -52,7 +51,7 @@ class HermesLink(HermesSink):
         self.inbox.put((msg.topic, bytes(msg.payload)))
 
     def send(self, topic: str, body: dict[str, Any]) -> None:
-        self._publish_tracked(topic, json.dumps(body, ensure_ascii=False), self.options.qos)
+        self.send_json(topic, body, self.options.qos)
 
 
 def _parser() -> argparse.ArgumentParser:
