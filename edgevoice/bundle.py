@@ -8,6 +8,8 @@ recorded there, so a half-copied or corrupted model never reaches the interprete
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ import yaml
 from edgevoice.errors import BundleError, problems_message
 from edgevoice.features import LogMel, LogMelSettings
 from edgevoice.options import REQUIRED, at, load_yaml, opt, validate
+
+log = logging.getLogger("edgevoice.bundle")
 
 BUNDLE_FORMAT = 1
 BUNDLE_FILE = "bundle.yaml"
@@ -151,6 +155,8 @@ class Manifest:
     credits: tuple[str, ...] = opt((), "data and engines it owes")
     build_time: dict[str, Any] | None = opt(None, "seconds per build stage")
     files: dict[str, str] = opt(REQUIRED, "sha256 of every file of the bundle")
+    content_sha256: str | None = opt(None, "sha256 of this document's other values (see "
+                                     "content_digest): bundle.yaml is verified too")
 
 
 def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool = True) -> Bundle:
@@ -181,9 +187,12 @@ def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool =
                 if isinstance(frontend, dict) else None)
     if m is None or settings is None:
         raise BundleError(problems_message(where, problems))
-    if verify:
-        verify_files(path, m.files)
     problems += _check(m, settings, lines)
+    if problems:
+        raise BundleError(problems_message(where, problems))
+    if verify:
+        verify_content(manifest, meta, m.content_sha256)
+        verify_files(path, m.files)
     if problems:
         raise BundleError(problems_message(where, problems))
     lm = m.lm.file if m.lm else None
@@ -208,9 +217,13 @@ def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool =
 def _check(m: Manifest, settings: LogMelSettings, lines: dict[str, int]) -> list[str]:
     """What bundle.yaml's sections must agree on."""
     problems = []
-    if Path(m.model.file).name not in m.files:
-        problems.append(f"{at('model.file', lines)}: model file {Path(m.model.file).name} has "
-                        "no sha256 under 'files'")
+    for name in m.files:  # each file of the bundle sits in its folder, under its own name
+        if not _plain(name):
+            problems.append(f"{at(f'files.{name}', lines)}: {name!r} is not a file name in the "
+                            "bundle's folder (no paths: files must stay inside the bundle)")
+    if m.model.file not in m.files:
+        problems.append(f"{at('model.file', lines)}: model file {m.model.file!r} has no sha256 "
+                        "under 'files'")
     if m.lm and m.lm.file not in m.files:
         problems.append(f"{at('lm.file', lines)}: LM file {m.lm.file} has no sha256 under "
                         "'files'")
@@ -237,11 +250,42 @@ def _check(m: Manifest, settings: LogMelSettings, lines: dict[str, int]) -> list
     return problems
 
 
+def _plain(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and Path(name).name == name and "\\" not in name
+
+
+def content_digest(meta: dict[str, Any]) -> str:
+    """sha256 of bundle.yaml's values but `content_sha256` itself, in a canonical JSON form
+    (so the same values give the same digest however the YAML is laid out)."""
+    body = {k: v for k, v in meta.items() if k != "content_sha256"}
+    text = json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                      default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def verify_content(manifest: Path, meta: dict[str, Any], recorded: str | None) -> None:
+    """Tokens, frontend values and file names are read from bundle.yaml: an edit to them must
+    not load silently."""
+    if recorded is None:
+        log.warning("%s has no content_sha256 (a bundle from before edgevoice verified it): "
+                    "its values are not checked; rebuild or re-export it", manifest)
+        return
+    actual = content_digest(meta)
+    if actual != recorded:
+        raise BundleError(f"{manifest}: its values were edited (content_sha256 says "
+                          f"{recorded[:12]}…, the values give {actual[:12]}…): copy the bundle "
+                          "again or rebuild it")
+
+
 def verify_files(path: Path, files: dict[str, str]) -> None:
+    root = path.resolve()
     for name, digest in files.items():
         f = path / name
         if not f.is_file():
             raise BundleError(f"{path}: file {name} listed in {BUNDLE_FILE} is missing")
+        if not f.resolve().is_relative_to(root):
+            raise BundleError(f"{f}: a link to {f.resolve()}, outside the bundle: copy the "
+                              "file into the bundle instead")
         try:
             actual = sha256_file(f)
         except OSError as exc:
@@ -262,6 +306,8 @@ def write_manifest(path: Path, meta: dict[str, Any]) -> Path:
         for f in sorted(path.iterdir())
         if f.is_file() and f.name != BUNDLE_FILE and not f.name.startswith(".")
     }
+    meta.pop("content_sha256", None)
+    meta["content_sha256"] = content_digest(meta)
     out = path / BUNDLE_FILE
     out.write_text(yaml.safe_dump(meta, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return out

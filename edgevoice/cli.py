@@ -219,7 +219,7 @@ def cmd_model(args: argparse.Namespace) -> int:
     model = open_acoustic_model(bundle)
     print(bundle.describe())
     print(f"runtime {interpreter_class()[1]}, input {model.input_dtype}, "
-          f"output {model.output_dtype}, sha256 verified")
+          f"output {model.output_dtype}, every file and bundle.yaml's values verified (sha256)")
     for key, value in bundle.metrics.items():
         print(f"  {key}: {value}")
     return 0

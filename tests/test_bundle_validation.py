@@ -15,8 +15,8 @@ from edgevoice.errors import BundleError
 
 
 def edited(tmp_path: Path, *swaps: tuple[str, str]) -> tuple[Path, Path]:
-    """A copy of the shipped bundle with lines of its bundle.yaml replaced (the manifest's
-    own hash is not recorded, so the files still verify)."""
+    """A copy of the shipped bundle with lines of its bundle.yaml replaced (structure problems
+    are found before the values' digest is checked)."""
     bundle = tmp_path / "bundle"
     shutil.copytree(DEFAULT_BUNDLE, bundle)
     manifest = bundle / "bundle.yaml"
@@ -76,3 +76,49 @@ def test_the_cli_prints_the_problem_in_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "Traceback" not in out.stderr
     line = line_of(manifest, "  window: wide")
     assert f"{manifest}: line {line}: model.window: expected int, got str 'wide'" in out.stderr
+
+
+# -- integrity: everything the daemon reads from a bundle is verified --------------------------
+
+def test_an_edited_value_does_not_load_silently(tmp_path: Path) -> None:
+    """Swapped tokens or frontend values used to load: only the files had hashes."""
+    bundle, manifest = edited(tmp_path, ("  fmax: 4000.0", "  fmax: 3900.0"))
+    with pytest.raises(BundleError, match="its values were edited"):
+        load_bundle(bundle)
+    load_bundle(bundle, verify=False)  # the structure itself is sound
+
+
+@pytest.mark.parametrize("where", ["../evil/model.tflite", "/tmp/evil/model.tflite",
+                                   "sub/model.tflite"])
+def test_files_stay_inside_the_bundle(tmp_path: Path, where: str) -> None:
+    """`model.file: ../evil/model.tflite` loaded another model while `sha256 verified` was
+    printed (only the basename was checked)."""
+    evil = tmp_path / "evil"
+    evil.mkdir()
+    shutil.copy(DEFAULT_BUNDLE / "model.tflite", evil / "model.tflite")
+    bundle, manifest = edited(tmp_path, ("  file: model.tflite", f"  file: {where}"))
+    text = manifest.read_text(encoding="utf-8")
+    digest = text.split("  model.tflite: ")[1].split()[0]
+    manifest.write_text(text.replace(f"  model.tflite: {digest}", f"  {where}: {digest}"),
+                        encoding="utf-8")
+    with pytest.raises(BundleError, match="not a file name in the bundle's folder"):
+        load_bundle(bundle, verify=False)
+
+
+def test_a_link_out_of_the_bundle_is_refused(tmp_path: Path) -> None:
+    bundle, _ = edited(tmp_path)
+    outside = tmp_path / "elsewhere.tflite"
+    shutil.move(bundle / "model.tflite", outside)
+    (bundle / "model.tflite").symlink_to(outside)
+    with pytest.raises(BundleError, match="outside the bundle"):
+        load_bundle(bundle)
+
+
+def test_a_rebuilt_manifest_verifies(tmp_path: Path) -> None:
+    from edgevoice.bundle import write_manifest
+
+    bundle, manifest = edited(tmp_path)
+    meta = load_bundle(bundle).raw
+    meta.pop("files")
+    write_manifest(bundle, {**meta, "version": "1.1"})
+    assert load_bundle(bundle).version == "1.1"
