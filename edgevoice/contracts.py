@@ -149,6 +149,14 @@ class SupportsHotwords(Protocol):
         EdgevoiceError for a phrase it cannot take. Called on the processing thread."""
 
 
+@runtime_checkable
+class WantsStats(Protocol):
+    """A sink that wants the daemon's periodic `Stats` messages (the mqtt sink's
+    `stats_interval`); the daemon makes them at the shortest interval any sink asks for."""
+
+    stats_interval: float  # s between Stats messages; 0: none
+
+
 class Sink(Component, Protocol):
     """Payloads out: MQTT, files, webhooks."""
 
@@ -158,9 +166,9 @@ class Sink(Component, Protocol):
         """Connect; raise to stop the daemon from starting."""
 
     def publish(self, message: Message) -> None:
-        """A message (edgevoice.messages): `message.topic` is "transcript", "partial", "vad"
-        or "status", `message.to_payload()` its versioned JSON. Must not block for long: it
-        runs on the processing thread."""
+        """A message (edgevoice.messages): `message.topic` is "transcript", "partial", "vad",
+        "status", "listening" or "stats", `message.to_payload()` its versioned JSON. Must not
+        block for long: it runs on the processing thread."""
 
     def flush(self, timeout: float) -> int:
         """At shutdown: deliver what is pending within `timeout` s; the number undelivered."""

@@ -30,7 +30,10 @@ from edgevoice.bundle import Bundle, load_bundle
 from edgevoice.commands import Command, CommandQueue, Listen, Reload, SetHotwords
 from edgevoice.components import build
 from edgevoice.config import Settings
+from edgevoice.contracts import WantsStats
 from edgevoice.errors import AudioError, EdgevoiceError, SinkError
+from edgevoice.health import StatsClock, Tally
+from edgevoice.messages import Listening, Message
 from edgevoice.pipeline import Pipeline, notify
 from edgevoice.plugins import Registry
 from edgevoice.recognizer import stage_context
@@ -120,6 +123,11 @@ class AudioQueue:
             self._samples += n
             self._cond.notify_all()
 
+    @property
+    def samples(self) -> int:
+        """Audio waiting to be processed, in samples."""
+        return self._samples
+
     def get(self, timeout: float) -> tuple[bool, np.ndarray | None]:
         """(True, block) or (True, None) at end of stream; (False, None) on timeout."""
         with self._cond:
@@ -154,6 +162,7 @@ class Daemon:
         self.capture_error: Exception | None = None
         self.heartbeat = time.monotonic()  # last time the capture thread was alive
         self.sinks: list[Any] = []
+        self.tally = Tally()  # transcripts published, for Stats; outlives reloads
         self.hotwords: list[tuple[str, float]] | None = None  # set over MQTT: kept on reload
         self.last_reload = -RELOAD_SECONDS
         self.pipeline: Pipeline | None = None
@@ -189,7 +198,7 @@ class Daemon:
                 raise SinkError(f"{choice.path} (sink {choice.name!r}): cannot start: "
                                 f"{type(exc).__name__}: {exc}") from exc
             self.sinks.append(sink)
-        self.pipeline = Pipeline(self.settings, self.registry, bundle, self.sinks)
+        self.pipeline = Pipeline(self.settings, self.registry, bundle, [self.tally, *self.sinks])
         self.source = build(self.settings.source, self.registry, ctx)
         self.source.open()
         log.info("model %s", bundle.describe())
@@ -311,8 +320,9 @@ class Daemon:
         watchdog = int(os.environ.get("WATCHDOG_USEC", "0")) / 2e6
         last_ping = last_warning = time.monotonic()
         drops_seen = 0
-        listening = True
+        listening: bool | None = None  # what the sinks were last told
         feeder = Feeder(self.source.sample_rate, self.pipeline)
+        clock = self._stats_clock(last_ping)
         while not self.stop_event.is_set():
             got, block = queue.get(timeout=0.25)
             now = time.monotonic()
@@ -330,9 +340,15 @@ class Daemon:
             for command in self.commands.drain():
                 self._apply(command)
             if listening != self.listening:
-                listening = self.listening
-                if not listening:
+                if listening:
                     self.pipeline.skip(0.0, "listen_off")
+                listening = self.listening
+                self._publish(Listening(self.settings.site_id, listening, time.time()))
+            if clock is not None and clock.due(now):
+                self._publish(clock.stats(
+                    now, tally=self.tally, queued_samples=queue.samples,
+                    dropped_samples=queue.dropped_samples, listening=listening,
+                    model=self.pipeline.model))
             if self.reload_requested.is_set() and self.pipeline.utt is None \
                     and now - self.last_reload >= RELOAD_SECONDS:
                 self.last_reload = now
@@ -343,9 +359,23 @@ class Daemon:
             if not listening and block is not None:
                 self.pipeline.skip(len(block) / self.source.sample_rate, "listen_off")
                 continue
+            if clock is not None and block is not None:
+                clock.samples += len(block)
             if feeder.feed(block):
                 return True
         return False
+
+    def _stats_clock(self, now: float) -> StatsClock | None:
+        """Stats at the shortest interval a sink asks for; None when none does."""
+        wanted = [s.stats_interval for s in self.sinks
+                  if isinstance(s, WantsStats) and s.stats_interval > 0]
+        if not wanted:
+            return None
+        return StatsClock(self.settings.site_id, min(wanted), self.source.sample_rate, now)
+
+    def _publish(self, message: Message) -> None:
+        assert self.pipeline is not None
+        self.pipeline._publish(message)  # its handling of a failing sink, not a second one
 
     def _reload(self) -> None:
         self.reload_requested.clear()
@@ -357,7 +387,7 @@ class Daemon:
         try:
             settings, registry = self.reload_settings()
             bundle = self._load_bundle(settings)
-            pipeline = Pipeline(settings, registry, bundle, self.sinks,
+            pipeline = Pipeline(settings, registry, bundle, [self.tally, *self.sinks],
                                 stream_time=self.pipeline.stream_time)
         except EdgevoiceError as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)

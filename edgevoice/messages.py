@@ -1,4 +1,5 @@
-"""The messages edgevoice publishes: transcripts, partials, VAD events and status.
+"""The messages edgevoice publishes: transcripts, partials, VAD events, status, whether it is
+listening, and periodic health statistics.
 
 Sinks and `on_*` hooks receive these frozen types; `to_payload()` is the JSON every sink writes
 (MQTT, stdout, files) and `edgevoice transcribe` prints. Rounding and the shift of word times
@@ -14,7 +15,7 @@ from edgevoice.decoding import DecodeResult, Word
 
 PAYLOAD_VERSION = 1
 
-Topic = Literal["transcript", "partial", "vad", "status"]
+Topic = Literal["transcript", "partial", "vad", "status", "listening", "stats"]
 
 
 def seconds(value: float) -> float:
@@ -160,4 +161,48 @@ class Status:
                 "model": self.model, "time": self.time}
 
 
-Message = VadEvent | Partial | Transcript | Status
+@dataclass(frozen=True)
+class Listening:
+    """Whether the daemon transcribes (`cmd/listen`): sent at start and at every change."""
+
+    topic: ClassVar[Topic] = "listening"
+    site_id: str
+    on: bool
+    time: float = 0.0
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"version": PAYLOAD_VERSION, "site_id": self.site_id,
+                "state": "on" if self.on else "off", "time": self.time}
+
+
+@dataclass(frozen=True)
+class Stats:
+    """The daemon's health, made every `stats_interval` s on the processing thread. Counts
+    are totals since start; `rtf` and `audio_seconds` cover the last `interval` only."""
+
+    topic: ClassVar[Topic] = "stats"
+    site_id: str
+    interval: float  # s of wall clock this message covers
+    audio_seconds: float  # audio processed in the interval (not while muted)
+    rtf: float | None  # processing thread's CPU s per s of audio in the interval; None: no audio
+    queue_seconds: float  # audio waiting between capture and processing, now
+    dropped_seconds: float  # audio lost because processing fell behind, since start
+    utterances: int  # transcripts made, since start
+    rejected: int  # of which rejected by the decoder's confidence threshold
+    listening: bool
+    uptime: float  # s since the daemon started
+    model: ModelInfo
+    time: float = 0.0
+
+    def to_payload(self) -> dict[str, Any]:
+        return {"version": PAYLOAD_VERSION, "site_id": self.site_id,
+                "interval": seconds(self.interval), "audio_seconds": seconds(self.audio_seconds),
+                "rtf": None if self.rtf is None else round(self.rtf, 5),
+                "queue_seconds": seconds(self.queue_seconds),
+                "dropped_seconds": seconds(self.dropped_seconds),
+                "utterances": self.utterances, "rejected": self.rejected,
+                "listening": self.listening, "uptime": seconds(self.uptime),
+                "model": self.model.to_payload(), "time": self.time}
+
+
+Message = VadEvent | Partial | Transcript | Status | Listening | Stats

@@ -45,9 +45,10 @@ def register_decoders(register: Register) -> None:
 
 @hookimpl(trylast=True)
 def register_sinks(register: Register) -> None:
+    from edgevoice.stages.metrics import PrometheusSink
     from edgevoice.stages.mqtt import MqttSink
     from edgevoice.stages.sinks import FileSink, StdoutSink
 
-    sinks: tuple[type[Sink], ...] = (MqttSink, StdoutSink, FileSink)
+    sinks: tuple[type[Sink], ...] = (MqttSink, StdoutSink, FileSink, PrometheusSink)
     for cls in sinks:
         register(cls)

@@ -1,10 +1,13 @@
-"""MQTT sink: transcripts, partials, VAD events and a retained status, plus cmd/# control.
+"""MQTT sink: transcripts, partials, VAD events; retained status, listening state and stats;
+cmd/# control; optionally Home Assistant discovery (edgevoice.stages.homeassistant).
 
 Messages are published with QoS 1 by default. While the broker is away, paho keeps QoS>0
 messages queued (up to `queue_size`) and sends them on reconnect; every message is tracked until
 the broker acknowledges it, so `flush` knows exactly what was not delivered, and what is left at
-exit goes to the spool (`edgevoice.stages.spool`). Why the broker cannot be reached is logged at
-the first failed attempt and then at growing intervals.
+exit goes to the spool (`edgevoice.stages.spool`). States (status, listening, stats) are
+retained and never spooled: a stale one sent at the next start would overwrite a newer one.
+Why the broker cannot be reached is logged at the first failed attempt and then at growing
+intervals.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from edgevoice.components import Closeable, StageContext
 from edgevoice.errors import SinkError
 from edgevoice.messages import Message, Status
 from edgevoice.options import opt
+from edgevoice.stages.homeassistant import discovery_configs
 from edgevoice.stages.spool import Spool, Spooled, duration
 
 log = logging.getLogger("edgevoice.mqtt")
 
 CommandName = Literal["reload", "listen", "hotwords"]
+STATES = ("listening", "stats")  # retained, never spooled; "status" is the sink's own
 
 
 @dataclass(frozen=True)
@@ -63,6 +68,11 @@ class MqttOptions:
                                 "~/.local/state/edgevoice; null: nowhere")
     spool_max_age: float = opt(3600.0, "spooled messages older than this (s) are not sent: "
                                "a stale voice command must not run hours later", min=0.0)
+    stats_interval: float = opt(60.0, "s between health stats, retained on <prefix>/stats; "
+                                "0: none", min=0.0)
+    homeassistant: bool = opt(False, "announce this device to Home Assistant (MQTT discovery): "
+                              "a last-transcript sensor and a listening switch")
+    discovery_prefix: str = opt("homeassistant", "Home Assistant's MQTT discovery prefix")
 
     def __post_init__(self) -> None:
         problems = []  # every one at once: check-config must not need a run per mistake
@@ -81,6 +91,7 @@ class MqttOptions:
         if url.path not in ("", "/") or url.query or url.fragment:
             problems.append(f"broker {self.broker!r}: a broker URL has no path or query")
         problems += topic_problems(self.topic_prefix)
+        problems += topic_problems(self.discovery_prefix, "discovery_prefix", fields=False)
         if self.password_env and self.password_file:
             problems.append("give password_env or password_file, not both")
         if self.password_env and self.password_env not in os.environ:
@@ -96,18 +107,19 @@ class MqttOptions:
             raise ValueError("; ".join(problems))
 
 
-def topic_problems(prefix: str) -> list[str]:
-    """Why `topic_prefix` cannot be published to (wildcards, empty levels), if it cannot."""
+def topic_problems(prefix: str, key: str = "topic_prefix", fields: bool = True) -> list[str]:
+    """Why the prefix `key` cannot be published to (wildcards, empty levels), if it cannot;
+    `fields`: it may hold {site_id}."""
     try:
-        topic = prefix.format(site_id="x")
+        topic = prefix.format(site_id="x") if fields else prefix
     except (KeyError, IndexError, ValueError):
-        return [f"topic_prefix {prefix!r}: only {{site_id}} may appear in braces"]
+        return [f"{key} {prefix!r}: only {{site_id}} may appear in braces"]
     problems = []
     if any(c in topic for c in "#+\0"):
-        problems.append(f"topic_prefix {prefix!r}: MQTT wildcards (# +) and NUL cannot be "
+        problems.append(f"{key} {prefix!r}: MQTT wildcards (# +) and NUL cannot be "
                         "published to")
     if not topic.strip("/") or "//" in topic.strip("/"):
-        problems.append(f"topic_prefix {prefix!r}: has an empty topic level")
+        problems.append(f"{key} {prefix!r}: has an empty topic level")
     return problems
 
 
@@ -174,6 +186,11 @@ class MqttSink(Closeable):
         accepted = options.commands
         self.accepted = set(NAMES if accepted is True else () if accepted is False else accepted)
         self.model = getattr(ctx.bundle, "name", None)
+        self.stats_interval = options.stats_interval  # the daemon makes Stats this often
+        self._discovery = discovery_configs(
+            discovery_prefix=options.discovery_prefix.rstrip("/"), prefix=self.prefix,
+            site_id=self.site_id, model=self.model, listen_switch="listen" in self.accepted
+            and self.commands is not None) if options.homeassistant else []
         self._password = self._read_password()
         self._pending: dict[int, Spooled] = {}  # by mid, until the broker acknowledges it
         self._acked_early: set[int] = set()
@@ -411,6 +428,8 @@ class MqttSink(Closeable):
             self._connection_log.connected(time.monotonic())
         self._connected.set()
         client.publish(f"{self.prefix}/status", self._status("online"), qos=1, retain=True)
+        for topic, config in self._discovery:  # again at every connection: see homeassistant.py
+            client.publish(topic, config, qos=1, retain=True)
         if self.accepted and self.commands is not None:
             client.subscribe(f"{self.prefix}/cmd/#", qos=1)
         self._feed()
@@ -459,14 +478,25 @@ class MqttSink(Closeable):
         another protocol over MQTT override this and keep the delivery accounting."""
         o = self.options
         topic = message.topic
-        if topic == "partial" and not o.partials or topic == "vad" and not o.vad_events:
+        if topic == "partial" and not o.partials or topic == "vad" and not o.vad_events \
+                or topic == "stats" and not o.stats_interval:
             return []
         return [(f"{self.prefix}/{topic}", message.to_payload(),
                  0 if topic == "partial" else o.qos)]
 
     def publish(self, message: Message) -> None:
         for full, body, qos in self.messages(message):
-            self.send_json(full, body, qos)
+            if message.topic in STATES:
+                self._send_state(full, body)
+            else:
+                self.send_json(full, body, qos)
+
+    def _send_state(self, topic: str, body: Any) -> None:
+        """A state, retained; queued by paho while the broker is away, never spooled."""
+        info = self._client.publish(topic, json.dumps(body, ensure_ascii=False), qos=1,
+                                    retain=True)
+        if info.rc == self._queue_full:
+            log.debug("mqtt: queue full: %s not sent", topic)
 
     def send_json(self, topic: str, body: Any, qos: int) -> None:
         """Publish one JSON body on a full topic, tracked until acknowledged and spooled if it
