@@ -57,3 +57,10 @@ def private_dir(d: Path, create: bool, setting: str) -> bool:
         raise UnsafePathError(f"{d} is a symbolic link to a directory of another user; "
                               f"not used (point {setting} at a directory of this user)")
     return True
+
+
+def state_dir() -> Path:
+    """Where the daemon keeps state: systemd's $STATE_DIRECTORY (its first entry), else
+    ~/.local/state/edgevoice."""
+    state = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    return Path(state) if state else Path.home() / ".local" / "state" / "edgevoice"
