@@ -217,8 +217,8 @@ def read_manifest(path: str | Path) -> list[Clip]:
     skipped = (f"skipped {' and '.join(parts)} (write what was said, or set rejected to false "
                "once checked)")
     if not clips:
-        raise BuildError(f"{path}: manifest has no rows" + (f": {skipped}" if empty + doubted
-                                                             else ""))
+        raise BuildError(f"{path}: manifest has no usable rows: {skipped}" if empty + doubted
+                         else f"{path}: manifest has no rows")
     if empty + doubted:
         log.warning("%s: %s", path, skipped)
     return clips
