@@ -226,13 +226,17 @@ def read_wav(path: str | Path) -> tuple[np.ndarray, WavInfo]:
 
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int) -> None:
     """Write mono 16-bit PCM; float input is taken as [-1, 1]."""
-    pcm = to_int16(samples)
-    raw = pcm.astype("<i2").tobytes()
+    Path(path).write_bytes(wav_bytes(samples, sample_rate))
+
+
+def wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
+    """A whole mono 16-bit PCM WAV file; float input is taken as [-1, 1]."""
+    raw = to_int16(samples).astype("<i2").tobytes()
     header = struct.pack(
         "<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(raw), b"WAVE", b"fmt ", 16, _PCM, 1,
         sample_rate, sample_rate * 2, 2, 16, b"data", len(raw),
     )
-    Path(path).write_bytes(header + raw)
+    return header + raw
 
 
 def to_int16(samples: np.ndarray) -> np.ndarray:

@@ -42,6 +42,17 @@ class AudioSettings:
         "drop_oldest", "what a live source loses when processing falls behind")
 
 
+@dataclass(frozen=True)
+class CaptureSettings:
+    """Keep each utterance's audio and transcript as a manifest `edgevoice-build` reads."""
+
+    dir: str = opt("auto", "folder of the WAVs and manifest.jsonl; auto: $STATE_DIRECTORY/"
+                   "capture, else ~/.local/state/edgevoice/capture")
+    max_utterances: int = opt(1000, "utterances kept; beyond, the oldest are dropped", min=1)
+    max_bytes: int = opt(100_000_000, "bytes kept (WAVs and manifest); beyond, the oldest "
+                         "are dropped", min=1_000_000)
+
+
 SITE_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
@@ -58,6 +69,7 @@ class CoreSchema:
     delivery_timeout: float = opt(30.0, "s to wait for sinks to deliver at the end of an input",
                                   min=0.0)
     audio: AudioSettings = field(default_factory=AudioSettings)
+    capture: CaptureSettings | None = opt(None, "keep what is heard for retraining; null: off")
     source: dict[str, Any] = opt({"name": "mic"}, "audio source")
     denoise: dict[str, Any] = opt({"name": "none"}, "noise suppression")
     vad: dict[str, Any] = opt({"name": "webrtcvad"}, "voice activity detection / segmenter")

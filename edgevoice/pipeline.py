@@ -1,6 +1,7 @@
 """The daemon's utterances: denoise -> VAD/segmenter -> recognizer -> messages to the sinks.
 
 The pipeline owns segmentation and utterance state; the recognition chain is a `Recognizer`.
+With `capture` set, each transcript and the audio the recognizer heard go to `Capture`.
 Built once from validated settings (hooks are used only here, at start-up); per-frame work is
 plain method calls. Audio arrives as int16 frames at the bundle's rate.
 """
@@ -10,12 +11,13 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from edgevoice.bundle import Bundle
+from edgevoice.capture import Capture
 from edgevoice.components import SpeechAudio, SpeechEnd, SpeechStart, build
 from edgevoice.config import Settings
 from edgevoice.messages import Message, ModelInfo, Partial, Transcript, VadEvent
@@ -39,6 +41,7 @@ class Utterance:
     start: float  # stream seconds
     last_partial: str = ""
     last_partial_at: float = 0.0  # stream seconds
+    audio: list[np.ndarray] = field(default_factory=list)  # what the recognizer heard (capture)
 
 
 class Pipeline:
@@ -53,6 +56,8 @@ class Pipeline:
         self.bundle = bundle
         self.model = ModelInfo(bundle.name, bundle.version)
         self.sinks = sinks
+        capture = settings.core.capture
+        self.capture = Capture(capture, bundle.sample_rate, settings.origin) if capture else None
         self.recognizer = Recognizer.open(settings, registry, bundle)
         self.frame_samples = self.recognizer.frame_samples
         self.vad = build(settings.stages["vad"], registry, stage_context(settings, bundle))
@@ -112,7 +117,11 @@ class Pipeline:
 
     def _handle(self, event: Any) -> None:
         if isinstance(event, SpeechAudio):
-            if self.utt is not None and self.recognizer.accept_clean(event.samples):
+            if self.utt is None:
+                return
+            if self.capture is not None:
+                self.utt.audio.append(event.samples)
+            if self.recognizer.accept_clean(event.samples):
                 self._maybe_partial()
         elif isinstance(event, SpeechStart):
             self._start(event)
@@ -165,6 +174,8 @@ class Pipeline:
         self.transcripts += 1
         self._publish(transcript)
         notify(self.hook.on_transcript, transcript=transcript)
+        if self.capture is not None and utt.audio:
+            self.capture.add(np.concatenate(utt.audio), transcript)
 
     def _publish(self, message: Message) -> None:
         for sink in self.sinks:
@@ -177,3 +188,5 @@ class Pipeline:
     def close(self) -> None:
         self.vad.close()
         self.recognizer.close()
+        if self.capture is not None:
+            self.capture.close()

@@ -148,6 +148,20 @@ def edgevoice(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedPro
                           text=True, timeout=timeout, cwd=REPO, **kw)
 
 
+def run_capturing(tmp: Path, bundle: Path, wav: Path, **capture: object
+                  ) -> tuple[list[dict], subprocess.CompletedProcess[str]]:
+    """`edgevoice run --input WAV` with `capture` on and the stdout sink: the transcripts it
+    printed, and the finished process."""
+    import yaml
+
+    cfg = tmp / "capture.yaml"
+    cfg.write_text(yaml.safe_dump({"bundle": str(bundle), "site_id": "kitchen",
+                                   "sinks": [{"name": "stdout"}], "capture": capture}))
+    out = edgevoice("run", "--config", str(cfg), "--input", str(wav))
+    assert out.returncode == 0, out.stderr
+    return [json.loads(line) for line in out.stdout.splitlines()], out
+
+
 # -- fixtures (imported by the conftest files of tests/ and of each plugin package) --
 
 @pytest.fixture

@@ -4,7 +4,7 @@ One JSON object a line: `topic`, `payload` (the JSON text as published), `qos` a
 clock when the message was made, so its age is known whatever the payload holds). A damaged line
 never stops a start: it is moved to `<spool>.bad` and counted. What people said is in these
 files, so they are 0600 in a 0700 directory, and a symbolic link or a file of another user in
-their place is refused, never followed.
+their place is refused, never followed (edgevoice.private).
 """
 
 from __future__ import annotations
@@ -12,21 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
-import stat
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edgevoice.private import private_dir, read_private, write_private
+
 log = logging.getLogger("edgevoice.mqtt")
 
 MAX_TOPIC_BYTES = 65535  # an MQTT topic's length field
-
-
-class SpoolError(OSError):
-    """The spool file or its directory is not safe to use (a link, another user's file)."""
 
 
 @dataclass(frozen=True)
@@ -68,38 +64,6 @@ def parse_line(line: bytes) -> Spooled | None:
     return Spooled(topic, payload, qos, float(made))
 
 
-def _open_private(path: Path, flags: int) -> int:
-    """Open (creating 0600) a file of ours; never through a symbolic link."""
-    try:
-        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    except OSError as exc:
-        if path.is_symlink():
-            raise SpoolError(f"{path} is a symbolic link; not followed (remove it)") from exc
-        raise
-    st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-        os.close(fd)
-        raise SpoolError(f"{path} is not a file of this user; not used (remove it)")
-    if st.st_mode & 0o077:  # left readable by an older version
-        os.fchmod(fd, 0o600)
-    return fd
-
-
-def _read(path: Path) -> bytes:
-    try:
-        fd = _open_private(path, os.O_RDONLY)
-    except FileNotFoundError:
-        return b""
-    with os.fdopen(fd, "rb") as f:
-        return f.read()
-
-
-def _write(path: Path, data: bytes, *, append: bool) -> None:
-    mode = os.O_APPEND if append else os.O_TRUNC
-    with os.fdopen(_open_private(path, os.O_WRONLY | os.O_CREAT | mode), "wb") as f:
-        f.write(data)
-
-
 def ages(seconds: Iterable[float]) -> str:
     """'70 s', or '2.1 min to 3.5 h': how old some messages are, for a log line."""
     values = sorted(seconds)
@@ -127,25 +91,17 @@ class Spool:
     def _directory(self, create: bool) -> bool:
         """Whether the directory exists (made 0700 if `create`); refuses a symbolic link to a
         directory of another user."""
-        d = self.path.parent
-        if create:
-            d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not d.is_dir():
-            return False
-        if d.is_symlink() and d.stat().st_uid not in (os.geteuid(), 0):
-            raise SpoolError(f"{d} is a symbolic link to a directory of another user; "
-                             "not used (point spool_dir at a directory of this user)")
-        return True
+        return private_dir(self.path.parent, create, "spool_dir")
 
     def take(self, max_age: float) -> list[Spooled]:
         """Claim what earlier runs left (also a `.replaying` copy of a run that was killed):
         the messages younger than `max_age` s, oldest first. Damaged lines go to `.bad`."""
         if not self._directory(create=False):
             return []
-        data = _read(self.replaying)
+        data = read_private(self.replaying)
         if data and not data.endswith(b"\n"):
             data += b"\n"
-        data += _read(self.path)
+        data += read_private(self.path)
         items, bad = [], []
         for line in data.split(b"\n"):
             if line.strip():
@@ -155,7 +111,7 @@ class Spool:
                 else:
                     items.append(item)
         if bad:
-            _write(self.bad, b"".join(bad), append=True)
+            write_private(self.bad, b"".join(bad), append=True)
             log.error("mqtt: %d damaged line(s) in the spool %s were not sent; they are kept in "
                       "%s", len(bad), self.path, self.bad)
         now = time.time()
@@ -166,7 +122,7 @@ class Spool:
         items = [item for item in items if now - item.time <= max_age]
         if items:  # the copy is written before the spool goes: a crash in between may send a
             # message twice, never lose it
-            _write(self.replaying, b"".join(item.line() for item in items), append=False)
+            write_private(self.replaying, b"".join(item.line() for item in items), append=False)
         else:
             self.done()
         self.path.unlink(missing_ok=True)
@@ -175,7 +131,7 @@ class Spool:
     def save(self, items: list[Spooled]) -> None:
         """Append messages for a later run."""
         self._directory(create=True)
-        _write(self.path, b"".join(item.line() for item in items), append=True)
+        write_private(self.path, b"".join(item.line() for item in items), append=True)
 
     def done(self) -> None:
         """What this run took is delivered or saved again: drop its copy."""

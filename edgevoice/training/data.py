@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ import numpy as np
 from edgevoice.audio import read_wav, resample
 from edgevoice.errors import AudioError, BuildError
 from edgevoice.features import LogMel, LogMelSettings
+
+log = logging.getLogger("edgevoice.training")
 
 TOKENS: tuple[str, ...] = ("<blank>", " ", "'", *"abcdefghijklmnopqrstuvwxyz")
 BLANK = 0
@@ -176,14 +179,17 @@ def read_noise_dir(folder: str | Path, names: Sequence[str], sample_rate: int
 def read_manifest(path: str | Path) -> list[Clip]:
     """Clips from a JSON-lines or CSV manifest with an audio path and a transcript per row.
 
-    Columns: audio (or path/file), text (or transcript/sentence), optional speaker. Relative audio
-    paths are taken relative to the manifest's folder.
+    Columns: audio (or path/file), text (or transcript/sentence), optional speaker; others are
+    ignored. Relative audio paths are taken relative to the manifest's folder. A row whose text
+    is empty, or marked `rejected` (as the daemon's capture marks what it doubted), is skipped
+    until someone has checked it: written the text, or set `rejected` to false.
     """
     path = Path(path)
     if not path.is_file():
         raise BuildError(f"manifest {path} does not exist")
     rows = _json_rows(path) if path.suffix in (".jsonl", ".json") else _csv_rows(path)
     clips = []
+    empty, doubted = 0, 0
     for where, row in rows:
         audio = next((row[k] for k in AUDIO_KEYS if row.get(k)), None)
         text = next((row[k] for k in TEXT_KEYS if k in row), None)
@@ -194,14 +200,27 @@ def read_manifest(path: str | Path) -> list[Clip]:
                 f"{', '.join(TEXT_KEYS[1:])}"
             )
         text = normalise_text(str(text))
+        if not text:
+            empty += 1
+            continue
+        if str(row.get("rejected", "")).lower() in ("true", "1", "yes"):
+            doubted += 1
+            continue
         encode_text(text, where)
         audio_path = Path(str(audio))
         if not audio_path.is_absolute():
             audio_path = path.parent / audio_path
         speaker = str(row.get("speaker") or audio_path.parent.name or "unknown")
         clips.append(Clip(audio_path, text, speaker, where))
+    parts = [f"{empty} row(s) with empty text"] if empty else []
+    parts += [f'{doubted} row(s) marked "rejected": true'] if doubted else []
+    skipped = (f"skipped {' and '.join(parts)} (write what was said, or set rejected to false "
+               "once checked)")
     if not clips:
-        raise BuildError(f"{path}: manifest has no rows")
+        raise BuildError(f"{path}: manifest has no usable rows: {skipped}" if empty + doubted
+                         else f"{path}: manifest has no rows")
+    if empty + doubted:
+        log.warning("%s: %s", path, skipped)
     return clips
 
 
