@@ -375,7 +375,7 @@ class Daemon:
 
     def _publish(self, message: Message) -> None:
         assert self.pipeline is not None
-        self.pipeline._publish(message)  # its handling of a failing sink, not a second one
+        self.pipeline.publish(message)  # its handling of a failing sink, not a second one
 
     def _reload(self) -> None:
         self.reload_requested.clear()

@@ -139,7 +139,7 @@ class Pipeline:
         text = self.recognizer.partial()
         if text and text != utt.last_partial:
             utt.last_partial = text
-            self._publish(Partial(self.site_id, utt.id, text, time.time()))
+            self.publish(Partial(self.site_id, utt.id, text, time.time()))
 
     # -- utterance boundaries ----------------------------------------------------------------
     def _start(self, event: SpeechStart) -> None:
@@ -147,7 +147,7 @@ class Pipeline:
         start = event.start + self._vad_offset
         self.utt = Utterance(uuid.uuid4().hex, start, last_partial_at=self.stream_time)
         message = VadEvent(self.site_id, self.utt.id, "start", start, time=time.time())
-        self._publish(message)
+        self.publish(message)
         notify(self.hook.on_utterance_start, event=message)
 
     def _end(self, event: SpeechEnd) -> None:
@@ -160,7 +160,7 @@ class Pipeline:
         decode_ms = (time.perf_counter() - t0) * 1000
         end = event.end + self._vad_offset
         stop = VadEvent(self.site_id, utt.id, "stop", utt.start, end, event.reason, time.time())
-        self._publish(stop)
+        self.publish(stop)
         notify(self.hook.on_utterance_end, event=stop)
         if event.too_short:
             log.debug("utterance %s shorter than min_utterance_ms: dropped", utt.id)
@@ -172,12 +172,12 @@ class Pipeline:
             start=utt.start, end=end, end_reason=event.reason, model=self.model,
             time=time.time(), finalize_ms=decode_ms)
         self.transcripts += 1
-        self._publish(transcript)
+        self.publish(transcript)
         notify(self.hook.on_transcript, transcript=transcript)
         if self.capture is not None and utt.audio:
             self.capture.add(np.concatenate(utt.audio), transcript)
 
-    def _publish(self, message: Message) -> None:
+    def publish(self, message: Message) -> None:
         for sink in self.sinks:
             try:
                 sink.publish(message)

@@ -122,7 +122,7 @@ def test_the_installed_commands_run_the_bundle_inside(dist: Path, tmp_path: Path
                           text=True, env=env, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     installed = next(venv.glob("lib/python*/site-packages/edgevoice/models/digits"))
-    assert f"at {installed}\n" in done.stdout and "sha256 verified" in done.stdout
+    assert f"at {installed}\n" in done.stdout and "verified (sha256)" in done.stdout
 
 
 @pytest.mark.packaging
