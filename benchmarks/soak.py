@@ -7,7 +7,9 @@ transcripts, and the daemon's RSS and CPU time are read from /proc every 2 s.
 
 The broker keeps nothing across a kill (no persistence): what the daemon had not had
 acknowledged must come from its own QoS 1 retry. The recorder reconnects within 0.2 s and
-re-subscribes on every connect, before the daemon's backoff (0.5 s doubling) brings it back.
+re-subscribes on every connect, before the daemon's backoff (0.5 s doubling) brings it back:
+4 s down puts the daemon's try at 7.5 s; with 3 s down it comes 0.3 s after the recorder, and a
+recorder slower than that would miss what the broker passes on before it is back.
 A file sink beside the mqtt one records what the daemon produced, so a transcript lost on the
 way is told apart from an utterance the VAD split, merged or heard nothing in.
 Needs FSDD in ../shared/data/fsdd and mosquitto; skipped without them.
