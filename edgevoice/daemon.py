@@ -198,7 +198,8 @@ class Daemon:
                 raise SinkError(f"{choice.path} (sink {choice.name!r}): cannot start: "
                                 f"{type(exc).__name__}: {exc}") from exc
             self.sinks.append(sink)
-        self.pipeline = Pipeline(self.settings, self.registry, bundle, [self.tally, *self.sinks])
+        self.pipeline = Pipeline(self.settings, self.registry, bundle, [self.tally, *self.sinks],
+                                 ctx=ctx)
         self.source = build(self.settings.source, self.registry, ctx)
         self.source.open()
         log.info("model %s", bundle.describe())
@@ -388,7 +389,8 @@ class Daemon:
             settings, registry = self.reload_settings()
             bundle = self._load_bundle(settings)
             pipeline = Pipeline(settings, registry, bundle, [self.tally, *self.sinks],
-                                stream_time=self.pipeline.stream_time)
+                                stream_time=self.pipeline.stream_time,
+                                ctx=stage_context(settings, bundle, self.commands))
         except EdgevoiceError as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)
         else:

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgevoice.bundle import Bundle
 from edgevoice.capture import Capture
-from edgevoice.components import SpeechAudio, SpeechEnd, SpeechStart, build
+from edgevoice.components import SpeechAudio, SpeechEnd, SpeechStart, StageContext, build
 from edgevoice.config import Settings
 from edgevoice.messages import Message, ModelInfo, Partial, Transcript, VadEvent
 from edgevoice.plugins import Registry
@@ -49,7 +49,8 @@ class Pipeline:
     hands the messages to the sinks."""
 
     def __init__(self, settings: Settings, registry: Registry, bundle: Bundle,
-                 sinks: list[Any], stream_time: float = 0.0) -> None:
+                 sinks: list[Any], stream_time: float = 0.0,
+                 ctx: StageContext | None = None) -> None:
         self.settings = settings
         self.site_id = settings.site_id
         self.hook = registry.hook
@@ -58,9 +59,10 @@ class Pipeline:
         self.sinks = sinks
         capture = settings.core.capture
         self.capture = Capture(capture, bundle.sample_rate, settings.origin) if capture else None
-        self.recognizer = Recognizer.open(settings, registry, bundle)
+        ctx = ctx or stage_context(settings, bundle)  # one context for the whole chain
+        self.recognizer = Recognizer.open(settings, registry, bundle, ctx)
         self.frame_samples = self.recognizer.frame_samples
-        self.vad = build(settings.stages["vad"], registry, stage_context(settings, bundle))
+        self.vad = build(settings.stages["vad"], registry, ctx)
         self.partial_every = settings.core.partial_interval_ms / 1000.0
         self.utt: Utterance | None = None
         self.stream_time = stream_time  # seconds of audio since the daemon started

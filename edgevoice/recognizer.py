@@ -88,9 +88,11 @@ class Recognizer:
         self.start()
 
     @classmethod
-    def open(cls, settings: Settings, registry: Registry, bundle: Bundle) -> Recognizer:
-        """Build the configured chain for `bundle`; a component's failure names it."""
-        ctx = stage_context(settings, bundle)
+    def open(cls, settings: Settings, registry: Registry, bundle: Bundle,
+             ctx: StageContext | None = None) -> Recognizer:
+        """Build the configured chain for `bundle` (with the run's context, when there is
+        one); a component's failure names it."""
+        ctx = ctx or stage_context(settings, bundle)
         stages = settings.stages
         warn_denoise_mismatch(stages["denoise"], bundle)
         denoise = build(stages["denoise"], registry, ctx)
