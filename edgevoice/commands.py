@@ -12,9 +12,9 @@ import queue
 from dataclasses import dataclass
 from typing import Any
 
-from edgevoice.beam import HotWord, hot_pair
+from edgevoice.beam import BeamOptions, hot_pair
 from edgevoice.errors import EdgevoiceError
-from edgevoice.options import opt, validate
+from edgevoice.options import validate
 
 MAX_PAYLOAD = 16 * 1024  # bytes: a command is a word or a short list, never megabytes
 MAX_HOTWORDS = 100  # the beam decoder's tries grow with every phrase
@@ -50,11 +50,6 @@ LISTEN_WORDS = {"on": True, "true": True, "1": True, "start": True,
                 "off": False, "false": False, "0": False, "stop": False}
 
 
-@dataclass(frozen=True)
-class _HotwordsPayload:
-    hotwords: list[HotWord | str] = opt([], "phrases to favour")
-
-
 def parse_command(name: str, payload: bytes) -> Command:
     """One command from its name (the topic after `cmd/`) and payload; CommandError (saying
     why, without the command's name) if it is refused."""
@@ -87,7 +82,8 @@ def parse_hotwords(payload: bytes) -> tuple[tuple[str, float], ...]:
     if isinstance(data, list) and len(data) > MAX_HOTWORDS:
         raise CommandError(f"{len(data)} phrases; at most {MAX_HOTWORDS}")
     errors: list[str] = []
-    parsed = validate(_HotwordsPayload, {"hotwords": data}, "", errors)
+    # the YAML's own declaration of decoder.hotwords: same types, defaults and bounds
+    parsed = validate(BeamOptions, {"hotwords": data}, "", errors)
     if parsed is None:
         raise CommandError("; ".join(errors))
     return tuple(hot_pair(h) for h in parsed.hotwords)
