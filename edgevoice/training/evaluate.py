@@ -1,4 +1,5 @@
-"""Evaluation: WER/CER by edit distance, held-out test sets (clean and noisy), cost and latency.
+"""Evaluation: WER/CER by edit distance, string accuracy, held-out test sets (clean and
+noisy), cost and latency.
 
 The INT8 model is always run through `edgevoice.runtime.AcousticModel` and decoded with the
 daemon's GreedyDecoder, so the figures are what the daemon will do.
@@ -59,6 +60,18 @@ def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     """Character error rate over a corpus (spaces count as characters)."""
     edits = sum(edit_distance(r, h) for r, h in zip(refs, hyps, strict=True))
     return edits / max(sum(len(r) for r in refs), 1)
+
+
+def same_words(ref: str, hyp: str) -> bool:
+    """The whole utterance is right: the same words in the same order (spacing aside)."""
+    return ref.split() == hyp.split()
+
+
+def string_accuracy(refs: Sequence[str], hyps: Sequence[str]) -> float:
+    """Share of utterances exactly right: a PIN with one digit wrong is a wrong PIN, however
+    low the WER."""
+    right = sum(same_words(r, h) for r, h in zip(refs, hyps, strict=True))
+    return right / max(len(refs), 1)
 
 
 @dataclass(frozen=True)
@@ -139,13 +152,15 @@ def _decode_all(decoder: Any, logprobs: list[np.ndarray]) -> list[DecodeResult]:
 
 
 def score(refs: list[str], hyps: list[str]) -> dict[str, float]:
-    return {"wer": round(wer(refs, hyps), 4), "cer": round(cer(refs, hyps), 4)}
+    """WER, CER and "string_right": the share of utterances exactly right."""
+    return {"wer": round(wer(refs, hyps), 4), "cer": round(cer(refs, hyps), 4),
+            "string_right": round(string_accuracy(refs, hyps), 4)}
 
 
 def score_model(run: Callable[[list[np.ndarray]], list[np.ndarray]],
                 feats_by_set: dict[str, list[np.ndarray]], sets: list[TestSet],
                 decoders: dict[str, Decode]) -> dict[str, dict[str, dict[str, float]]]:
-    """WER/CER of one model (features -> log-probabilities) per decoder and test set."""
+    """`score` of one model (features -> log-probabilities) per decoder and test set."""
     out: dict[str, dict[str, dict[str, float]]] = {name: {} for name in decoders}
     for ts in sets:
         logprobs = run(feats_by_set[ts.name])

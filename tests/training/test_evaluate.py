@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 
 from edgevoice.training.data import BLANK, TOKENS
-from edgevoice.training.evaluate import cer, edit_distance, edit_operations, greedy_texts, wer
+from edgevoice.training.evaluate import (
+    cer,
+    edit_distance,
+    edit_operations,
+    greedy_texts,
+    score,
+    wer,
+)
 
 
 def test_edit_distance_counts_each_kind_of_error() -> None:
@@ -26,6 +33,14 @@ def test_edit_operations_count_each_kind_of_error() -> None:
     assert edit_operations(ref, hyp) == (1, 1, 1)  # two -> too, four lost, nine added
     assert edit_operations([], ["a"]) == (0, 0, 1) and edit_operations(["a"], []) == (0, 1, 0)
     assert edit_distance(ref, hyp) == 3
+
+
+def test_a_string_is_right_only_with_every_word_right() -> None:
+    refs = ["three five seven", "one two", "nine", "four four"]
+    hyps = ["three five seven", "one two two", " nine ", "four"]
+    s = score(refs, hyps)
+    assert s["string_right"] == 0.5  # one word added or lost makes the whole string wrong
+    assert s["wer"] == round(2 / 8, 4)
 
 
 def test_cer_counts_characters_including_spaces() -> None:
