@@ -182,10 +182,13 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
                         runners: dict[str, Any],
                         lm_file: Path | None) -> dict[str, Any]:
     """Figures on the held-out speakers of data.speech_commands (none if the recipe has no
-    such data): {"strangers": {model+decoder: {set: scores}}, "reject": curve and choice}."""
+    such data): {"strangers": {model+decoder: {set: scores}}, "reject": curve and choice,
+    "strangers_per_word": {shipped model+decoder[+"_reject"]: per-word table of the clean
+    held-out words (strangers.per_word)}}."""
     from edgevoice.training.strangers import (
         choose_threshold,
         false_outputs,
+        per_word_figures,
         recipe_sets,
         reject_curve,
         score_strangers,
@@ -223,6 +226,8 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
                                "train_speakers": work.need("prepare").get("word_train_speakers"),
                                "other_words": len(sets.negatives[0].texts),
                                "noise_clips": e.noise_clips, "decoder": default or "greedy"},
+            "strangers_per_word": per_word_figures(sets, kept[default], f"int8{default}",
+                                                   chosen, r.synth.phrases),
             "reject": {"curve": curve, "threshold": chosen, "decoder": default or "greedy"}}
 
 

@@ -1,10 +1,15 @@
 """Evaluation on strangers: single words of held-out speakers (their own microphones and rooms)
 clean, reverberant and in each kind of noise by SNR, and the false-output rate on audio that
 holds no vocabulary word (other words, noise, clicks), with the reject threshold's trade-off.
+
+Each clip of a word set has one outcome, by what the daemon publishes: "right" (exactly the
+word or phrase said), "wrong" (anything else: a wrong command) or "nothing" (silence, or a
+result rejected by the threshold). A wrong word that is rejected is nothing, not wrong.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +19,7 @@ import numpy as np
 from edgevoice.decoding import DecodeResult
 from edgevoice.training.augment import FILE_KIND, add_noise, make_noise, reverb
 from edgevoice.training.data import in_room
-from edgevoice.training.evaluate import TestSet, edit_operations
+from edgevoice.training.evaluate import TestSet, edit_operations, same_words
 from edgevoice.training.recipe import EvaluateSettings
 
 # The daemon's default VAD keeps 300 ms before speech and ends it after 400 ms of silence;
@@ -22,6 +27,7 @@ from edgevoice.training.recipe import EvaluateSettings
 PREROLL, HANGOVER, EDGE_DB = 0.3, 0.4, -55.0
 WORD_RT60 = (0.3, 0.9)  # seconds: living rooms and kitchens, a little more than training's mean
 THRESHOLDS = tuple(round(0.05 * i, 2) for i in range(20))
+OUTCOMES = ("right", "wrong", "nothing")
 Results = Callable[[list[np.ndarray]], list[DecodeResult]]
 
 
@@ -96,8 +102,9 @@ def published(r: DecodeResult, threshold: float | None = None) -> str:
 
 def word_score(refs: Sequence[str], results: Sequence[DecodeResult],
                threshold: float | None = None) -> dict[str, float]:
-    """WER of what is published (a rejected result counts as nothing said), its parts, and
-    insertions at the onset: clips whose text has extra words before the word said."""
+    """WER of what is published (a rejected result counts as nothing said), its parts,
+    insertions at the onset (clips whose text has extra words before the word said) and the
+    `phrase_outcomes`."""
     sub = dele = ins = onset = rejected = 0
     for ref, r in zip(refs, results, strict=True):
         hyp = published(r, threshold).split()
@@ -111,7 +118,60 @@ def word_score(refs: Sequence[str], results: Sequence[DecodeResult],
     return {"wer": round((sub + dele + ins) / n, 4), "sub": round(sub / n, 4),
             "del": round(dele / n, 4), "ins": round(ins / n, 4),
             "onset_ins": round(onset / clips, 4), "rejected": round(rejected / clips, 4),
-            "clips": len(refs)}
+            **phrase_outcomes(refs, results, threshold), "clips": len(refs)}
+
+
+def outcome(ref: str, said: str) -> str:
+    """One of OUTCOMES for a clip whose reference is `ref` and published text `said`."""
+    if not said.strip():
+        return "nothing"
+    return "right" if same_words(ref, said) else "wrong"
+
+
+def _shares(outcomes: Sequence[str]) -> dict[str, float]:
+    n = max(len(outcomes), 1)
+    return {k: round(sum(o == k for o in outcomes) / n, 4) for k in OUTCOMES}
+
+
+def phrase_outcomes(refs: Sequence[str], results: Sequence[DecodeResult],
+                    threshold: float | None = None) -> dict[str, float]:
+    """Shares of clips: "phrase_right" (phrase accuracy), "phrase_wrong" (wrong commands)
+    and "phrase_nothing"; they add up to 1."""
+    said = [outcome(ref, published(r, threshold)) for ref, r in zip(refs, results, strict=True)]
+    return {f"phrase_{k}": v for k, v in _shares(said).items()}
+
+
+def per_word(refs: Sequence[str], results: Sequence[DecodeResult],
+             threshold: float | None = None, vocabulary: Sequence[str] = ()
+             ) -> dict[str, dict[str, Any]]:
+    """{reference phrase: {"clips", "right", "wrong", "nothing" (shares of its clips),
+    "became": the wrong text published most often, or None}}, in vocabulary order, then in
+    order of appearance."""
+    said: dict[str, list[str]] = {}
+    for ref, r in zip(refs, results, strict=True):
+        said.setdefault(ref, []).append(published(r, threshold))
+    return {ref: _word_entry(ref, said[ref])
+            for ref in dict.fromkeys((*vocabulary, *refs)) if ref in said}
+
+
+def _word_entry(ref: str, hyps: list[str]) -> dict[str, Any]:
+    outcomes = [outcome(ref, h) for h in hyps]
+    wrong = Counter(" ".join(h.split()) for h, o in zip(hyps, outcomes, strict=True)
+                    if o == "wrong")
+    return {"clips": len(hyps), **_shares(outcomes),
+            "became": wrong.most_common(1)[0][0] if wrong else None}
+
+
+def per_word_figures(sets: StrangerSets, results: dict[str, list[DecodeResult]], name: str,
+                     threshold: float | None, vocabulary: Sequence[str]
+                     ) -> dict[str, dict[str, Any]]:
+    """`per_word` on the clean held-out words of one model and decoder: {name: table}, and
+    {name + "_reject": table} at the threshold it ships with, if one was chosen."""
+    clean = _clean(sets).texts
+    out = {name: per_word(clean, results["words_clean"], None, vocabulary)}
+    if threshold is not None:
+        out[f"{name}_reject"] = per_word(clean, results["words_clean"], threshold, vocabulary)
+    return out
 
 
 def false_outputs(results: Sequence[DecodeResult], threshold: float | None = None
@@ -139,20 +199,21 @@ def score_strangers(run: Callable[[list[np.ndarray]], list[np.ndarray]],
 
 def reject_curve(sets: StrangerSets, results: dict[str, list[DecodeResult]]
                  ) -> list[dict[str, float]]:
-    """Per threshold: share of clean held-out words lost or wrong, and false outputs."""
-    clean = next(ts for ts in sets.words if ts.name == "words_clean")
+    """Per threshold: shares of clean held-out words right, wrong and lost (nothing
+    published), and false outputs on all negatives."""
+    clean = _clean(sets)
     neg = [r for ts in sets.negatives for r in results[ts.name]]
     curve = []
     for t in THRESHOLDS:
-        hyps = [published(r, t) for r in results["words_clean"]]
-        right = sum(h == ref for h, ref in zip(hyps, clean.texts, strict=True))
-        wrong = sum(bool(h) and h != ref for h, ref in zip(hyps, clean.texts, strict=True))
-        curve.append({"threshold": t, "right": round(right / len(hyps), 4),
-                      "wrong": round(wrong / len(hyps), 4),
-                      "lost": round(1 - (right + wrong) / len(hyps), 4),
-                      "false_output": round(sum(bool(published(r, t)) for r in neg)
-                                            / max(len(neg), 1), 4)})
+        o = phrase_outcomes(clean.texts, results["words_clean"], t)
+        curve.append({"threshold": t, "right": o["phrase_right"], "wrong": o["phrase_wrong"],
+                      "lost": o["phrase_nothing"],
+                      "false_output": false_outputs(neg, t)["false_output"]})
     return curve
+
+
+def _clean(sets: StrangerSets) -> TestSet:
+    return next(ts for ts in sets.words if ts.name == "words_clean")
 
 
 def choose_threshold(curve: Sequence[dict[str, float]], max_false_output: float) -> float:

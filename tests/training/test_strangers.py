@@ -1,4 +1,5 @@
-"""Scoring on strangers: what is published, onset insertions, false outputs, reject choice."""
+"""Scoring on strangers: what is published, phrase outcomes, per-word figures, onset insertions,
+false outputs, reject choice."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ from edgevoice.training.strangers import (
     StrangerSets,
     choose_threshold,
     false_outputs,
+    per_word,
+    per_word_figures,
+    phrase_outcomes,
     reject_curve,
     word_score,
 )
@@ -57,3 +61,54 @@ def test_the_lowest_threshold_within_the_false_output_target_is_chosen() -> None
     assert choose_threshold(curve, 0.0) == 0.3
     never = [{**p, "false_output": 0.5 + p["threshold"] / 10} for p in curve]
     assert choose_threshold(never, 0.05) == 0.0  # none reaches it: the fewest false outputs
+
+
+def test_each_clip_is_right_wrong_or_nothing_by_what_is_published() -> None:
+    refs = ["yes", "no", "stop", "go", "up"]
+    results = [_r("yes"), _r("go"), _r("left", 0.1, rejected=True), _r(""), _r("up", 0.2)]
+    s = word_score(refs, results)
+    assert (s["phrase_right"], s["phrase_wrong"], s["phrase_nothing"]) == (0.4, 0.2, 0.4)
+    # A wrong word the threshold rejects is nothing said, not a wrong command.
+    at = phrase_outcomes(refs, [*results[:4], _r("down", 0.2)], threshold=0.5)
+    assert at == {"phrase_right": 0.2, "phrase_wrong": 0.2, "phrase_nothing": 0.6}
+    assert phrase_outcomes([], []) == {"phrase_right": 0.0, "phrase_wrong": 0.0,
+                                       "phrase_nothing": 0.0}
+
+
+def test_a_phrase_is_right_only_when_all_of_it_is_published() -> None:
+    refs = ["turn on the kitchen light", "turn off the kitchen light", "lock the door"]
+    results = [_r("turn on the  kitchen light "), _r("turn on the kitchen light"), _r("lock the")]
+    s = word_score(refs, results)
+    assert s["wer"] == round(2 / 13, 4)  # one word of five wrong, one of three missing
+    assert (s["phrase_right"], s["phrase_wrong"], s["phrase_nothing"]) == (0.3333, 0.6667, 0.0)
+
+
+def test_per_word_figures_in_vocabulary_order_with_what_each_became() -> None:
+    refs = ["no", "yes", "yes", "yes", "yes", "no", "stop", "turn on the light"]
+    results = [_r("go"), _r("yes"), _r("no", 0.3), _r("no"), _r("left", 0.1, rejected=True),
+               _r("no"), _r(""), _r("turn  on the light")]
+    vocab = ("yes", "no", "up", "stop")
+    table = per_word(refs, results, vocabulary=vocab)
+    assert list(table) == ["yes", "no", "stop", "turn on the light"]  # "up" has no clip
+    assert table["yes"] == {"clips": 4, "right": 0.25, "wrong": 0.5, "nothing": 0.25,
+                            "became": "no"}
+    assert table["no"] == {"clips": 2, "right": 0.5, "wrong": 0.5, "nothing": 0.0,
+                           "became": "go"}
+    assert table["stop"] == {"clips": 1, "right": 0.0, "wrong": 0.0, "nothing": 1.0,
+                             "became": None}
+    assert table["turn on the light"]["right"] == 1.0
+    at = per_word(refs, results, threshold=0.5, vocabulary=vocab)["yes"]
+    assert (at["right"], at["wrong"], at["nothing"], at["became"]) == (0.25, 0.25, 0.5, "no")
+
+
+def test_per_word_figures_of_the_shipped_model_add_the_threshold_when_one_is_chosen() -> None:
+    clean = evaluate.TestSet("words_clean", [np.zeros(1)] * 2, ["on", "off"])
+    sets = StrangerSets([clean], [])
+    results = {"words_clean": [_r("on", 0.9), _r("on", 0.3)]}
+    plain = per_word_figures(sets, results, "int8_beam_lm", None, ("off", "on"))
+    assert list(plain) == ["int8_beam_lm"] and list(plain["int8_beam_lm"]) == ["off", "on"]
+    assert plain["int8_beam_lm"]["off"]["wrong"] == 1.0
+    both = per_word_figures(sets, results, "int8_beam_lm", 0.5, ("off", "on"))
+    assert both["int8_beam_lm"] == plain["int8_beam_lm"]
+    assert both["int8_beam_lm_reject"]["off"] == {"clips": 1, "right": 0.0, "wrong": 0.0,
+                                                  "nothing": 1.0, "became": None}
