@@ -57,6 +57,9 @@ def main() -> None:
         print(f"  clean WER {100 * clean['wer']:.1f} % (sub {100 * clean['sub']:.1f}, del "
               f"{100 * clean['del']:.1f}, ins {100 * clean['ins']:.1f}; insertions at onset "
               f"{100 * clean['onset_ins']:.1f} % of clips); reverberant {100 * room['wer']:.1f} %")
+        print(f"  clean clips: phrase right {100 * clean['phrase_right']:.1f} %, wrong command "
+              f"{100 * clean['phrase_wrong']:.1f} %, nothing published "
+              f"{100 * clean['phrase_nothing']:.1f} %")
         print(f"  false outputs: other words {100 * by_set['neg_words']['false_output']:.1f} %, "
               f"noise only {100 * by_set['neg_noise']['false_output']:.1f} %")
         kinds = by_kind(by_set)

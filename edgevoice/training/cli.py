@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shlex
 import sys
@@ -21,7 +22,8 @@ STAGE_HELP = {
     "train": "train the float CTC model (resumes from its checkpoint)",
     "prune": "prune to the target sparsity with fine-tuning",
     "quantize": "convert to a full-INT8 TFLite model",
-    "evaluate": "WER/CER of float, pruned and INT8 models, size, MACs, latency",
+    "evaluate": "WER/CER, phrase accuracy and wrong commands of float, pruned and INT8 models, "
+                "size, MACs, latency",
     "export": "write the bundle (model.tflite, bundle.yaml, lm.arpa, MODEL_CARD.md)",
 }
 
@@ -112,6 +114,11 @@ def _run(args: argparse.Namespace) -> None:
         run_all(work, args.force)
     elif args.command in STAGES:
         run(work, args.command, force=args.force)
+    if args.command in ("recipe", "evaluate"):
+        from edgevoice.training.report import summary
+
+        # Also when the stage was up to date: the figures of the run that is there.
+        print(summary(json.loads((work.root / "evaluate" / "metrics.json").read_text())))
     if args.command in ("recipe", "export"):
         print(f"bundle written to {recipe.export.out}")
 

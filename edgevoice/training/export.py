@@ -17,6 +17,7 @@ from edgevoice.bundle import load_bundle, write_manifest
 from edgevoice.errors import BuildError
 from edgevoice.training.data import DIGIT_WORDS
 from edgevoice.training.prune import branch_step
+from edgevoice.training.report import PLOT_FILE, shipped, strangers_tables
 
 FSDD_CREDIT = "Free Spoken Digit Dataset (Zohar Jackson et al.), CC BY-SA 4.0"
 SC_CREDIT = ("Speech Commands (Warden, P. (2018). Speech Commands: A Dataset for "
@@ -72,19 +73,26 @@ def _pct(v: float | None) -> str:
 
 
 def metrics_table(metrics: dict[str, Any]) -> str:
-    """Markdown: one row per test set, WER/CER per model (float, pruned, int8) and decoder."""
+    """Markdown: one row per test set, WER/CER per model (float, pruned, int8) and decoder, and
+    the shipped model's share of strings exactly right (older metrics have none)."""
     acc = metrics.get("accuracy", {})
     models = [m for m in acc if not m.endswith(("_beam", "_beam_lm"))]
     models += [m for m in acc if m not in models]
     sets = list(acc[models[0]]) if models else []
-    head = "| test set | " + " | ".join(f"{m} WER | {m} CER" for m in models) + " |"
-    rule = "|---" * (1 + 2 * len(models)) + "|"
+    main = shipped(acc)
+    strings = bool(sets) and "string_right" in acc[main][sets[0]]
+    head = ("| test set | " + " | ".join(f"{m} WER | {m} CER" for m in models) + " |"
+            + (f" {main} strings right |" if strings else ""))
+    rule = "|---" * (1 + 2 * len(models) + int(strings)) + "|"
     rows = [
         f"| {s} | " + " | ".join(f"{_pct(acc[m][s]['wer'])} | {_pct(acc[m][s]['cer'])}"
                                  for m in models) + " |"
+        + (f" {_pct(acc[main][s]['string_right'])} |" if strings else "")
         for s in sets
     ]
-    return "\n".join([head, rule, *rows])
+    note = (f"\n\n{main} strings right: the share of test strings with every word right, none "
+            "missing and none added." if strings else "")
+    return "\n".join([head, rule, *rows]) + note
 
 
 def _build_time(bt: dict[str, Any] | None) -> str:
@@ -180,8 +188,6 @@ def _pruning(recipe: dict[str, Any]) -> str:
 
 def _strangers_section(m: dict[str, Any], recipe: dict[str, Any]) -> str:
     """The card's figures on held-out speakers of data.speech_commands, if there are any."""
-    from edgevoice.training.report import PLOT_FILE, strangers_tables
-
     if not m.get("strangers"):
         return ""
     info, ev = m.get("strangers_info", {}), recipe["evaluate"]

@@ -6,11 +6,38 @@ from edgevoice.training.export import FSDD_CREDIT, SC_CREDIT, credits_for, model
 from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
 
 
-def _card(overrides: dict) -> tuple[str, list[str]]:
+def _card(overrides: dict, metrics: dict | None = None) -> tuple[str, list[str]]:
     recipe = load_recipe(DEFAULT_RECIPE, overrides).to_dict()
-    meta = {"name": "lights", "version": "1.0", "metrics": {"train_speakers": ["anna", "ben"]},
+    meta = {"name": "lights", "version": "1.0",
+            "metrics": {"train_speakers": ["anna", "ben"], **(metrics or {})},
             "credits": credits_for(recipe)}
     return model_card(meta, recipe, "edgevoice-build recipe lights.yaml"), meta["credits"]
+
+
+def _metrics(phrase_figures: bool) -> dict:
+    """Evaluation figures of a commands model; without `phrase_figures`, as a metrics.json
+    written before phrase outcomes, string accuracy and per-word tables existed."""
+    clean = {"wer": 0.2, "onset_ins": 0.01, "rejected": 0.05}
+    strings = {"wer": 0.1, "cer": 0.05}
+    if phrase_figures:
+        clean |= {"phrase_right": 0.75, "phrase_wrong": 0.05, "phrase_nothing": 0.2}
+        strings |= {"string_right": 0.6}
+    sets = {"words_clean": clean, "words_reverb": {"wer": 0.3},
+            "neg_words": {"false_output": 0.04}, "neg_noise": {"false_output": 0.02}}
+    m = {"accuracy": {"int8": {"clean": {"wer": 0.3, "cer": 0.2}},
+                      "int8_beam_lm": {"clean": strings}},
+         "strangers": {"int8_beam_lm": sets},
+         "reject": {"curve": [], "threshold": 0.45, "decoder": "_beam_lm"}}
+    if phrase_figures:
+        yes = {"clips": 40, "right": 0.9, "wrong": 0.05, "nothing": 0.05, "became": "no"}
+        m["strangers_per_word"] = {
+            "int8_beam_lm": {"yes": yes, "stop": {**yes, "wrong": 0.0, "became": None}},
+            "int8_beam_lm_reject": {"yes": {**yes, "right": 0.85, "wrong": 0.025,
+                                            "nothing": 0.125}, "stop": yes}}
+    return m
+
+
+COMMANDS = {"synth.phrases": ["yes", "no", "stop"], "export.description": "commands"}
 
 
 def test_own_phrases_card_does_not_claim_digits_or_fsdd() -> None:
@@ -52,3 +79,27 @@ def test_the_card_says_how_the_model_was_pruned() -> None:
     assert "pruned by fine-tuning the trained model for 700 steps" in card
     card, _ = _card({"prune.enabled": False})
     assert "pruned during" not in card and "pruned by" not in card
+
+
+def test_the_card_shows_phrase_outcomes_per_word_and_string_accuracy() -> None:
+    card, _ = _card(COMMANDS, _metrics(phrase_figures=True))
+    assert ("| model | clean | reverberant | phrase right | wrong command | nothing published | "
+            "insertions at onset | rejected | other words -> output | noise -> output |") in card
+    assert "| int8_beam_lm | 20.0 | 30.0 | 75.0 | 5.0 | 20.0 | 1.0 | 5.0 | 4.0 | 2.0 |" in card
+    assert "- wrong command: something other than the phrase said was published" in card
+    assert "| yes | 40 | 90.0 | 5.0 | no | 5.0 | 85.0 | 2.5 | 12.5 |" in card
+    assert "| stop | 40 | 90.0 | 0.0 | - | 5.0 | 90.0 | 5.0 | 5.0 |" in card
+    assert "the last three columns with the reject threshold 0.45 the bundle ships with" in card
+    assert "| int8 CER | int8_beam_lm WER | int8_beam_lm CER | int8_beam_lm strings right |" in card
+    assert "| clean | 30.0 % | 20.0 % | 10.0 % | 5.0 % | 60.0 % |" in card
+    assert "int8_beam_lm strings right: the share of test strings with every word right" in card
+
+
+def test_a_card_from_older_metrics_leaves_out_the_figures_they_lack() -> None:
+    card, _ = _card(COMMANDS, _metrics(phrase_figures=False))
+    assert ("| model | clean | reverberant | insertions at onset | rejected | "
+            "other words -> output | noise -> output |") in card
+    assert "| int8_beam_lm | 20.0 | 30.0 | 1.0 | 5.0 | 4.0 | 2.0 |" in card
+    assert "| clean | 30.0 % | 20.0 % | 10.0 % | 5.0 % |\n" in card
+    assert "phrase right" not in card and "wrong command" not in card
+    assert "Per word" not in card and "strings right" not in card
