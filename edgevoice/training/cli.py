@@ -110,6 +110,8 @@ def _run(args: argparse.Namespace) -> None:
         print(f"wrote {manifest}")
         return
     work = Work(recipe, Path(recipe.work_dir), _reproduce(args))
+    if recipe.train.init_from:
+        work.init_bundle()  # a missing or unusable bundle is one line, before any stage runs
     if args.command == "recipe":
         run_all(work, args.force)
     elif args.command in STAGES:

@@ -140,3 +140,36 @@ def copy_weights(src: Any, dst: Any) -> None:
         source = getattr(other, "layer", other)
         target = getattr(layer, "layer", layer)
         target.set_weights(source.get_weights())
+
+
+def weight_arrays(model: Any) -> dict[str, Any]:
+    """Every layer's weights (batch-norm statistics included) as float16 arrays named
+    "<layer>.<index>": the float model a bundle ships for later fine-tuning."""
+    import numpy as np
+
+    arrays = {}
+    for layer in model.layers:
+        for i, w in enumerate(getattr(layer, "layer", layer).get_weights()):
+            arrays[f"{base_name(layer.name)}.{i}"] = np.asarray(w, np.float16)
+    return arrays
+
+
+def load_weight_arrays(model: Any, arrays: Any) -> tuple[list[str], list[str]]:
+    """Set each layer of `model` whose weights all have a same-shaped array in `arrays` (see
+    `weight_arrays`); (loaded layer names, skipped layer names: missing or another shape)."""
+    loaded, skipped = [], []
+    for layer in model.layers:
+        target = getattr(layer, "layer", layer)
+        current = target.get_weights()
+        if not current:
+            continue
+        name = base_name(layer.name)
+        keys = [f"{name}.{i}" for i in range(len(current))]
+        if any(k not in arrays or arrays[k].shape != w.shape for k, w in zip(keys, current,
+                                                                             strict=True)):
+            skipped.append(name)
+            continue
+        target.set_weights([arrays[k].astype(w.dtype) for k, w in zip(keys, current,
+                                                                      strict=True)])
+        loaded.append(name)
+    return loaded, skipped

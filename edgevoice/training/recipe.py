@@ -187,6 +187,11 @@ class TrainSettings:
     threads: int = opt(1, "TensorFlow threads (0 = all cores); leave cores to the workers",
                        min=0)
     seed: int = opt(1, "initial weights and batches")
+    # A bundle exported by edgevoice-build ships its float weights (float_weights.npz): a model
+    # for new words starts from what the old one learnt (same tokens, so every layer fits when
+    # the model section matches) and needs far fewer steps.
+    init_from: str = opt("", "start from this bundle's float weights (a folder or "
+                         "builtin:NAME; the layers whose shapes fit); '' = random weights")
     # Averages out the noise of the last steps. Below 1: checked with the other shares.
     ema: float = opt(0.0, "keep an exponential moving average of the weights (this decay per "
                      "step) and export it instead of the last step's weights; 0 = off", min=0)
@@ -217,6 +222,8 @@ class QuantizeSettings:
     # for a measured +0.4-0.9 WER points, room for a wider model under the same size budget.
     per_channel: bool = opt(True, "one weight scale per output channel (TFLite's default) or "
                             "one per tensor")
+    max_kib: int = opt(64, "size budget of the INT8 model, KiB: a bigger one is built but "
+                       "warned about", min=1)
 
 
 @dataclass(frozen=True)
@@ -256,6 +263,8 @@ class ExportSettings:
                                   "this bundle")
     lm_order: int = opt(3, "word n-gram order when edgevoice.training.lm is available, 0 = no LM",
                         min=0)
+    float_weights: bool = opt(True, "ship the float weights too (float16, about 2 bytes per "
+                              "parameter) so that train.init_from can fine-tune from the bundle")
 
 
 @dataclass(frozen=True)

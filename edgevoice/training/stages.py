@@ -22,6 +22,7 @@ import numpy as np
 from edgevoice.errors import BuildError
 from edgevoice.features import LogMel, LogMelSettings
 from edgevoice.training.data import (
+    TOKENS,
     Clip,
     WordBank,
     WordClips,
@@ -50,6 +51,11 @@ DEPENDS["quantize"] = (*DEPENDS["prune"], "quantize")
 # does not change a figure, so a new --out only re-exports.
 DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate", "export.decoder", "export.lm_order")
 DEPENDS["export"] = (*DEPENDS["evaluate"], "export")
+# Options that change no stage's output (a size budget only warns), and options added after
+# runs were made that are hashed only when set, so those runs stay valid: {key: default}.
+UNHASHED = ("quantize.max_kib",)
+LATE = {"train.init_from": ""}
+INIT_WEIGHTS = "float_weights.npz"  # a bundle's float model, for train.init_from
 
 
 @dataclass
@@ -67,12 +73,39 @@ class Work:
 
     def fingerprint(self, stage: str) -> str:
         d = self.recipe.to_dict()
+        for key in (*UNHASHED, *(k for k, default in LATE.items() if _get(d, k) == default)):
+            section, _, field = key.partition(".")
+            d[section].pop(field, None)
         parts = {}
         for key in DEPENDS[stage]:
             section, _, field = key.partition(".")
             parts[key] = d[section][field] if field else d[section]
+        if self.recipe.train.init_from and stage != "synth":
+            # The frontend statistics and the starting weights come from that bundle.
+            parts["init_weights"] = self.init_bundle()[1]
         text = json.dumps(parts, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def init_bundle(self) -> tuple[Any, str]:
+        """(the bundle of train.init_from, checked; sha256 of its float weights)."""
+        from edgevoice.bundle import load_bundle
+        from edgevoice.errors import BundleError
+
+        spec = self.recipe.train.init_from
+        try:
+            bundle = load_bundle(spec)
+        except BundleError as exc:
+            raise BuildError(f"recipe train.init_from: {exc}") from None
+        digest = (bundle.raw.get("files") or {}).get(INIT_WEIGHTS)
+        if digest is None:
+            raise BuildError(
+                f"recipe train.init_from: bundle {spec} has no {INIT_WEIGHTS} (bundles exported "
+                "before edgevoice-build shipped float weights cannot be fine-tuned; rebuild it)")
+        if tuple(bundle.tokens) != TOKENS:
+            raise BuildError(f"recipe train.init_from: bundle {spec} spells with other tokens "
+                             f"({''.join(bundle.tokens[1:])!r}) than this tool's; its output "
+                             "layer would not fit")
+        return bundle, digest
 
     def is_done(self, stage: str) -> bool:
         marker = self.root / stage / "done.json"
@@ -193,6 +226,11 @@ def run(work: Work, stage: str, force: bool = False) -> None:
     log.info("%s: done in %.0f s", stage, info["seconds"])
 
 
+def _get(d: dict[str, Any], key: str) -> Any:
+    section, _, field = key.partition(".")
+    return d[section].get(field)
+
+
 def run_all(work: Work, force: bool = False) -> None:
     for stage in STAGES:
         run(work, stage, force)
@@ -229,12 +267,28 @@ def prepare_stage(work: Work) -> dict[str, Any]:
     allf = np.concatenate(feats)
     settings = LogMelSettings(**{**asdict(base), "mean": tuple(allf.mean(0).tolist()),
                                  "std": tuple(allf.std(0).tolist())})
+    if r.train.init_from:
+        settings = _init_statistics(work, settings)
     out = work.dir("prepare") / "frontend.json"
     out.write_text(json.dumps(settings.to_dict(), indent=1))
     return {"train_speakers": sorted(train.speakers), "test_speakers": sorted(test.speakers),
             "train_clips": len(train), "test_clips": len(test),
             "synth_clips": len(synth) if synth else 0,
             **(_word_counts(words) if words is not None else {})}
+
+
+def _init_statistics(work: Work, own: LogMelSettings) -> LogMelSettings:
+    """The normalisation the init_from model learnt with, if its frontend is this recipe's:
+    its weights then see the inputs they were trained on."""
+    bundle, _ = work.init_bundle()
+    theirs = bundle.frontend
+    if {**asdict(theirs), "mean": None, "std": None} != {**asdict(own), "mean": None,
+                                                         "std": None}:
+        log.warning("prepare: %s has another frontend than this recipe; its weights start from "
+                    "features they were not trained on", work.recipe.train.init_from)
+        return own
+    log.info("prepare: normalisation statistics from %s", work.recipe.train.init_from)
+    return LogMelSettings(**{**asdict(own), "mean": theirs.mean, "std": theirs.std})
 
 
 def _word_counts(words: WordClips) -> dict[str, Any]:
@@ -252,6 +306,7 @@ def _take(gen: Any, n: int) -> list:
 def export_stage(work: Work) -> dict[str, Any]:
     from edgevoice.training.export import credits_for, model_card, write_bundle
     from edgevoice.training.report import PLOT_FILE, plot_wer_by_snr
+    from edgevoice.training.stages_model import float_weights
 
     r = work.recipe
     work.need("evaluate")
@@ -267,8 +322,11 @@ def export_stage(work: Work) -> dict[str, Any]:
     card = model_card(meta, r.to_dict(), work.command)
     plot = plot_wer_by_snr(meta["metrics"], list(r.evaluate.heldout_noise_kinds),
                            work.dir("export") / PLOT_FILE)
+    extra = {INIT_WEIGHTS: float_weights(work)} if r.export.float_weights else {}
+    if plot:
+        extra[PLOT_FILE] = plot
     out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
-                       meta, card, lm_file, {PLOT_FILE: plot} if plot else None)
+                       meta, card, lm_file, extra)
     return {"bundle": str(out), "lm": lm_file is not None}
 
 

@@ -29,13 +29,15 @@ from edgevoice.training.model import (
     build_model,
     count_params,
     keras,
+    load_weight_arrays,
     macs_per_output_frame,
     receptive_field,
     set_threads,
     streaming_shape,
+    weight_arrays,
 )
 from edgevoice.training.prune import branch_step
-from edgevoice.training.stages import Work, build_lm, bundle_meta
+from edgevoice.training.stages import INIT_WEIGHTS, Work, build_lm, bundle_meta
 from edgevoice.training.train import (
     checkpoint_step,
     fit,
@@ -45,7 +47,6 @@ from edgevoice.training.train import (
 )
 
 log = logging.getLogger("edgevoice.training")
-MAX_MODEL_BYTES = 64 * 1024
 
 
 def _maker(work: Work) -> tuple[BatchMaker, int]:
@@ -78,6 +79,8 @@ def train_stage(work: Work) -> dict[str, Any]:
     start = load_checkpoint(model, ckpt)
     if start:
         log.info("train: resuming from step %d", start)
+    elif r.train.init_from:
+        _init_weights(work, model)
     batches = batch_stream(maker, r.train.seed, r.train.batch, start, r.train.workers)
     snapshot = None
     if r.prune.enabled and r.prune.branch:
@@ -88,6 +91,27 @@ def train_stage(work: Work) -> dict[str, Any]:
     batches.close()
     save_checkpoint(model, out / "model.weights.h5", r.train.steps)
     return {"params": count_params(model), "final_loss": losses[-1] if losses else None}
+
+
+def _init_weights(work: Work, model: Any) -> None:
+    """Start from train.init_from's float weights, every layer whose shapes fit."""
+    bundle, _ = work.init_bundle()
+    with np.load(bundle.path / INIT_WEIGHTS) as arrays:
+        loaded, skipped = load_weight_arrays(model, arrays)
+    if not loaded:
+        raise BuildError(f"recipe train.init_from: no layer of {work.recipe.train.init_from} "
+                         "fits this recipe's model section (compare model.channels, dilations "
+                         "and kernels with the bundle's training recipe)")
+    log.info("train: %d layers from %s%s", len(loaded), work.recipe.train.init_from,
+             f"; new weights for {', '.join(skipped)} (other shapes)" if skipped else "")
+
+
+def float_weights(work: Work) -> Path:
+    """The pruned float model's weights as shipped in the bundle (see model.weight_arrays)."""
+    path = work.dir("export") / INIT_WEIGHTS
+    model = _model(work, work.root / "prune" / "model.weights.h5")
+    np.savez_compressed(path, **weight_arrays(model))
+    return path
 
 
 def prune_stage(work: Work) -> dict[str, Any]:
@@ -146,9 +170,9 @@ def quantize_stage(work: Work) -> dict[str, Any]:
     windows = list(calibration_windows(feats, window, context, r.model.chunk,
                                        limit=4 * r.quantize.calibration))
     blob = to_int8(model, r.model, window, windows, r.quantize.per_channel)
-    if len(blob) > MAX_MODEL_BYTES:
-        log.warning("quantize: model is %.1f KiB, over the %d KiB budget", len(blob) / 1024,
-                    MAX_MODEL_BYTES // 1024)
+    if len(blob) > r.quantize.max_kib * 1024:
+        log.warning("quantize: model is %.1f KiB, over the recipe's quantize.max_kib %d KiB",
+                    len(blob) / 1024, r.quantize.max_kib)
     out = work.dir("quantize")
     (out / "model.tflite").write_bytes(blob)
     meta = {

@@ -205,3 +205,58 @@ def test_per_tensor_quantization_is_smaller_with_one_scale_per_weight_tensor() -
     assert len(per_tensor) < len(per_channel)
     assert min(weight_scales(per_channel)) >= 16  # one per channel (16, or 40 at the input)
     assert weight_scales(per_tensor) and set(weight_scales(per_tensor)) == {1}
+
+
+def test_bundle_ships_its_float_weights_and_a_recipe_fine_tunes_from_them(
+        built: tuple[Path, Path], data: tuple[Path, Path], tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    from edgevoice.training.model import build_model, load_weight_arrays, weight_arrays
+    from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
+    from edgevoice.training.stages import INIT_WEIGHTS
+
+    _, out = built
+    with np.load(out / INIT_WEIGHTS) as shipped:
+        arrays = dict(shipped)
+    assert arrays["logits.0"].dtype == np.float16
+    assert arrays["logits.0"].shape == (8, len(TOKENS))
+    # They are the pruned float model: half the output layer's weights are zero.
+    assert 0.4 <= np.mean(arrays["logits.0"] == 0) <= 0.6
+    # Every layer with weights fits a model of the same section, and round-trips.
+    tiny = load_recipe(DEFAULT_RECIPE, {"model.channels": 8, "model.dilations": [1, 2],
+                                        "model.chunk": 16}).model
+    model = build_model(tiny, 40, len(TOKENS))
+    loaded, skipped = load_weight_arrays(model, arrays)
+    assert not skipped and len(loaded) == 10  # dw, pw, bn of the input and 2 blocks; logits
+    again = weight_arrays(model)
+    assert all(np.array_equal(again[k], arrays[k]) for k in arrays)
+    # A new vocabulary (a word the first model never learnt) starts from those weights.
+    work2, out2 = tmp_path / "work", tmp_path / "bundle"
+    caplog.set_level("INFO", logger="edgevoice.training")
+    assert main(_args(data, work2, out2, "--set", f"train.init_from={out}", "--set",
+                      "synth.phrases=[zero, one, two, nine, 'yes']")) == 0
+    lines = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("train: 10 layers from ") for m in lines), lines
+    assert any(m.startswith("prepare: normalisation statistics from ") for m in lines)
+    assert load_bundle(out2).frontend.mean == load_bundle(out).frontend.mean
+
+
+def test_init_from_a_bundle_that_cannot_serve_fails_in_one_line_before_any_stage(
+        built: tuple[Path, Path], data: tuple[Path, Path], tmp_path: Path,
+        capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    from edgevoice.bundle import write_manifest
+    from edgevoice.training.stages import INIT_WEIGHTS
+
+    _, out = built
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    (old / INIT_WEIGHTS).unlink()
+    write_manifest(old, dict(load_bundle(out).raw))  # as bundles were before float weights
+    for spec, expect in ((tmp_path / "nowhere", "no such directory"),
+                         (old, f"has no {INIT_WEIGHTS}")):
+        work = tmp_path / f"work-{spec.name}"
+        assert main(_args(data, work, tmp_path / "b", "--set", f"train.init_from={spec}")) == 1
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("edgevoice-build: error: recipe train.init_from: ") and expect in err
+        assert "\n" not in err and not (work / "synth").exists()
