@@ -98,7 +98,7 @@ def _reproduce(args: argparse.Namespace) -> str:
 
 def _run(args: argparse.Namespace) -> None:
     from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
-    from edgevoice.training.stages import STAGES, Work, run, run_all
+    from edgevoice.training.stages import STAGES, Work, card_appendix, run, run_all
 
     recipe = load_recipe(args.recipe or DEFAULT_RECIPE, _overrides(args))
     if args.command == "synth" and args.phrases:
@@ -110,8 +110,10 @@ def _run(args: argparse.Namespace) -> None:
         print(f"wrote {manifest}")
         return
     work = Work(recipe, Path(recipe.work_dir), _reproduce(args))
+    # A missing or unusable bundle or card file is one line, before any stage runs.
     if recipe.train.init_from:
-        work.init_bundle()  # a missing or unusable bundle is one line, before any stage runs
+        work.init_bundle()
+    card_appendix(recipe)
     if args.command == "recipe":
         run_all(work, args.force)
     elif args.command in STAGES:

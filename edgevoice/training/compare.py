@@ -74,7 +74,38 @@ def figures(metrics: dict[str, Any]) -> dict[tuple[str, str, str], float]:
             if hi in wer and lo in wer:
                 for condition in wer[hi].keys() & wer[lo].keys():
                     out[(decoder, quantity, condition)] = wer[hi][condition] - wer[lo][condition]
+        for stage in _STAGES:
+            by_set = (metrics.get("strangers") or {}).get(stage + suffix)
+            for condition, value in stranger_figures(by_set or {}).items():
+                out[(decoder, stage, condition)] = value
     return out
+
+
+# The held-out Speech Commands figures a recipe change is judged by (% of words or clips).
+STRANGERS = ("strangers clean", "strangers reverberant", "strangers impulsive+babble 5-15 dB",
+             "strangers unheard noise 5-15 dB", "other words -> output", "noise -> output")
+
+
+def stranger_figures(by_set: dict[str, Any]) -> dict[str, float]:
+    """STRANGERS from one model and decoder's strangers scores ({} if it has none); the noisy
+    figures average the kinds' WER at 5, 10 and 15 dB (unheard: the kinds held out of training,
+    every words_* set that is not clean, reverberant, pink, impulsive or babble)."""
+    if "words_clean" not in by_set:
+        return {}
+    def mean_wer(kinds: list[str]) -> float | None:
+        sets = [f"words_{k}_{snr}dB" for k in kinds for snr in (5, 10, 15)]
+        values = [by_set[s]["wer"] for s in sets if s in by_set]
+        return 100.0 * sum(values) / len(values) if values else None
+
+    seen = {"clean", "reverb", "pink", "impulsive", "babble"}
+    unheard = sorted({m.group(1) for name in by_set
+                      if (m := re.fullmatch(r"words_(.+)_\d+dB", name)) and m.group(1) not in seen})
+    values = [100.0 * by_set["words_clean"]["wer"],
+              100.0 * by_set["words_reverb"]["wer"] if "words_reverb" in by_set else None,
+              mean_wer(["impulsive", "babble"]), mean_wer(unheard),
+              100.0 * by_set["neg_words"]["false_output"] if "neg_words" in by_set else None,
+              100.0 * by_set["neg_noise"]["false_output"] if "neg_noise" in by_set else None]
+    return {k: v for k, v in zip(STRANGERS, values, strict=True) if v is not None}
 
 
 def _condition_order(condition: str) -> tuple[int, float, str]:
@@ -84,7 +115,9 @@ def _condition_order(condition: str) -> tuple[int, float, str]:
     m = re.fullmatch(r"snr(-?\d+(?:\.\d+)?)", condition)
     if m:
         return (1, -float(m.group(1)), condition)
-    return (2, 0.0, condition)
+    if condition in STRANGERS:
+        return (2, float(STRANGERS.index(condition)), condition)
+    return (3, 0.0, condition)
 
 
 def pair(runs_a: list[dict[str, Any]], runs_b: list[dict[str, Any]]) -> list[Paired]:
@@ -118,3 +151,39 @@ def report(pairs: list[Paired], seeds: list[int]) -> str:
         rows.append(f"| {p.decoder} | {p.quantity} | {p.condition} | {p.mean_a:.2f} | "
                     f"{p.mean_b:.2f} | {p.mean_diff:+.2f} | {sd} | {per_seed} |")
     return "\n".join([head, rule, *rows])
+
+
+FRONTIER_COLUMNS = ("strangers clean", "strangers impulsive+babble 5-15 dB",
+                    "strangers unheard noise 5-15 dB", "other words -> output", "noise -> output")
+
+
+def frontier_table(variants: list[tuple[str, list[dict[str, Any]]]]) -> str:
+    """Markdown: per variant (label, the metrics of its runs over seeds), the INT8 model's size
+    and its figures with the bundle's default decoder, each the mean over the runs."""
+    head = ("| model | INT8 KiB | parameters | seeds | " + " | ".join(FRONTIER_COLUMNS)
+            + " | FSDD strings clean | ms per audio s |")
+    rows = [head, "|---" * (len(FRONTIER_COLUMNS) + 6) + "|"]
+    for label, runs in variants:
+        if not runs:
+            raise BuildError(f"frontier: variant {label!r} has no runs")
+        name = "int8" + _default_suffix(runs[0])
+        values = [stranger_figures(m.get("strangers", {}).get(name, {})) for m in runs]
+        cells = [_mean([v.get(c) for v in values]) for c in FRONTIER_COLUMNS]
+        strings = _mean([100.0 * m["accuracy"][name]["clean"]["wer"] for m in runs])
+        ms = _mean([m["latency"]["ms_per_audio_second"] for m in runs], "{:.2f}")
+        cost = runs[0]["cost"]
+        rows.append(f"| {label} | {cost['model_bytes'] / 1024:.0f} | {cost['params']:,} | "
+                    f"{len(runs)} | " + " | ".join(cells) + f" | {strings} | {ms} |")
+    return "\n".join(rows)
+
+
+def _default_suffix(metrics: dict[str, Any]) -> str:
+    decoder = metrics.get("decoder") or {}
+    if decoder.get("name") != "beam":
+        return ""
+    return "_beam_lm" if "int8_beam_lm" in metrics.get("accuracy", {}) else "_beam"
+
+
+def _mean(values: list[float | None], fmt: str = "{:.1f} %") -> str:
+    known = [v for v in values if v is not None]
+    return fmt.format(sum(known) / len(known)) if known else "n/a"

@@ -211,8 +211,10 @@ or breath) for which anything is published. A rejected result counts as nothing 
 """
 
 
-def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> str:
-    """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild."""
+def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str,
+               appendix: str = "") -> str:
+    """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild;
+    `appendix` (Markdown, e.g. the size frontier) goes after the figures."""
     m = meta.get("metrics", {})
     cost = m.get("cost", {})
     data = recipe["data"]
@@ -283,7 +285,7 @@ streaming window recomputes).
 {m.get('latency', {}).get('ms_per_call')} ms per streaming call.
 
 {_strangers_section(m, recipe)}
-
+{appendix.strip() + chr(10) if appendix.strip() else ""}
 ## Limits
 
 {limits}

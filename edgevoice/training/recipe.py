@@ -263,6 +263,9 @@ class ExportSettings:
                                   "this bundle")
     lm_order: int = opt(3, "word n-gram order when edgevoice.training.lm is available, 0 = no LM",
                         min=0)
+    card_appendix: str = opt("", "a Markdown file appended to the model card's figures (e.g. "
+                             "the size frontier of benchmarks/frontier.py), relative to the "
+                             "working directory; '' = none")
     float_weights: bool = opt(True, "ship the float weights too (float16, about 2 bytes per "
                               "parameter) so that train.init_from can fine-tune from the bundle")
 

@@ -319,7 +319,7 @@ def export_stage(work: Work) -> dict[str, Any]:
     meta["build_time"] = build_time(work)
     lm = work.root / "evaluate" / "lm.arpa"
     lm_file = lm if lm.exists() else None
-    card = model_card(meta, r.to_dict(), work.command)
+    card = model_card(meta, r.to_dict(), work.command, card_appendix(r))
     plot = plot_wer_by_snr(meta["metrics"], list(r.evaluate.heldout_noise_kinds),
                            work.dir("export") / PLOT_FILE)
     extra = {INIT_WEIGHTS: float_weights(work)} if r.export.float_weights else {}
@@ -328,6 +328,17 @@ def export_stage(work: Work) -> dict[str, Any]:
     out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
                        meta, card, lm_file, extra)
     return {"bundle": str(out), "lm": lm_file is not None}
+
+
+def card_appendix(r: Recipe) -> str:
+    """The text of export.card_appendix ("" if unset); a missing file is a BuildError."""
+    if not r.export.card_appendix:
+        return ""
+    try:
+        return Path(r.export.card_appendix).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BuildError(f"recipe export.card_appendix: cannot read {r.export.card_appendix} "
+                         f"({getattr(exc, 'strerror', None) or exc})") from None
 
 
 def build_time(work: Work) -> dict[str, Any]:

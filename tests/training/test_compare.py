@@ -82,3 +82,46 @@ def test_unpaired_or_disjoint_runs_are_refused() -> None:
     other = _metrics({"snr5": 0.1}, {"snr5": 0.1}, {"snr5": 0.1})
     with pytest.raises(BuildError, match="no accuracy figures in common"):
         pair([m], [other])
+
+
+def test_strangers_figures_join_the_comparison_noisy_ones_averaged_over_5_to_15_db() -> None:
+    from edgevoice.training.compare import stranger_figures
+
+    sets = {"words_clean": {"wer": 0.2}, "words_reverb": {"wer": 0.25},
+            "neg_words": {"false_output": 0.3}, "neg_noise": {"false_output": 0.05}}
+    for kind, base in (("impulsive", 0.3), ("babble", 0.5), ("music", 0.6), ("pink", 0.9)):
+        for snr in (0, 5, 10, 15, 20):  # 0 and 20 dB are left out of the averages
+            sets[f"words_{kind}_{snr}dB"] = {"wer": base + (0.0 if 5 <= snr <= 15 else 0.3)
+                                             + snr / 1000}
+    f = stranger_figures(sets)
+    assert f["strangers clean"] == pytest.approx(20.0)
+    assert f["strangers reverberant"] == pytest.approx(25.0)
+    assert f["strangers impulsive+babble 5-15 dB"] == pytest.approx(41.0)  # (30 + 50) / 2 + 1
+    assert f["strangers unheard noise 5-15 dB"] == pytest.approx(61.0)  # music only: not pink
+    assert f["other words -> output"] == pytest.approx(30.0)
+    assert f["noise -> output"] == pytest.approx(5.0)
+    m = _metrics({"clean": 0.1}, {"clean": 0.1}, {"clean": 0.1})
+    m["strangers"] = {"int8_beam_lm": sets}
+    keys = [k for k in figures(m) if k[1] == "int8"]
+    assert ("beam_lm", "int8", "strangers clean") in keys
+    assert stranger_figures({}) == {}
+
+
+def test_frontier_table_means_each_size_over_its_seeds() -> None:
+    from edgevoice.training.compare import frontier_table
+
+    def run(clean: float, size: int) -> dict:
+        m = _metrics({"clean": clean}, {"clean": clean}, {"clean": clean})
+        m["decoder"] = {"name": "beam", "vocabulary": "lm"}
+        m["strangers"] = {"int8_beam_lm": {"words_clean": {"wer": clean},
+                                           "neg_words": {"false_output": 0.25}}}
+        m["latency"] = {"ms_per_audio_second": 0.5}
+        m["cost"] = {"model_bytes": size, "params": 171909}
+        return m
+
+    table = frontier_table([("160 channels", [run(0.18, 185352), run(0.16, 185352)])])
+    row = table.splitlines()[2]
+    assert row.startswith("| 160 channels | 181 | 171,909 | 2 | 17.0 % | n/a | n/a | 25.0 % |")
+    assert row.endswith("| 17.0 % | 0.50 |")  # FSDD strings clean: the accuracy figure
+    with pytest.raises(BuildError, match="no runs"):
+        frontier_table([("empty", [])])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from edgevoice.training.export import FSDD_CREDIT, SC_CREDIT, credits_for, model_card
 from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
 
@@ -103,3 +105,24 @@ def test_a_card_from_older_metrics_leaves_out_the_figures_they_lack() -> None:
     assert "| clean | 30.0 % | 20.0 % | 10.0 % | 5.0 % |\n" in card
     assert "phrase right" not in card and "wrong command" not in card
     assert "Per word" not in card and "strings right" not in card
+
+
+def test_the_card_appendix_goes_after_the_figures_and_a_missing_one_is_one_line(
+        tmp_path) -> None:
+    from edgevoice.errors import BuildError
+    from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
+    from edgevoice.training.stages import card_appendix
+
+    table = "## Size frontier\n\n| model | INT8 KiB |\n|---|---|\n| 160 channels | 181 |\n"
+    path = tmp_path / "frontier.md"
+    path.write_text(table)
+    recipe = load_recipe(DEFAULT_RECIPE, {"export.card_appendix": str(path)})
+    text = card_appendix(recipe)
+    assert text == table
+    meta = {"name": "digits", "version": "1", "metrics": {}, "credits": []}
+    card = model_card(meta, recipe.to_dict(), "edgevoice-build recipe", text)
+    assert card.index("| 160 channels | 181 |") < card.index("## Limits")
+    assert "Size frontier" not in model_card(meta, recipe.to_dict(), "edgevoice-build recipe")
+    missing = load_recipe(DEFAULT_RECIPE, {"export.card_appendix": str(tmp_path / "no.md")})
+    with pytest.raises(BuildError, match=r"^recipe export.card_appendix: cannot read .*no\.md "):
+        card_appendix(missing)
