@@ -130,8 +130,14 @@ def _recognises(recipe: dict[str, Any]) -> str:
                 else "anything else will be heard as digits")
         return ("Recognises connected English digit words (zero ... nine), e.g.\nPINs and phone "
                 f'numbers spoken as "three five seven"; {rest}.')
-    return ("Recognises the words and phrases of its training data (recordings and synthetic "
-            "phrases below);\nanything else will be heard as the nearest of them.")
+    phrases = tuple(recipe.get("synth", {}).get("phrases", ())) if _synth_used(recipe) else ()
+    what = (f"Recognises {len(phrases)} English words or phrases: {', '.join(phrases)}"
+            if 0 < len(phrases) <= 40 else
+            "Recognises the words and phrases of its training data (recordings and synthetic "
+            "phrases below)")
+    rest = ("other words, noise and clicks were trained to yield nothing" if negatives
+            else "anything else will be heard as the nearest of them")
+    return f"{what};\n{rest}."
 
 
 def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: int = 0) -> str:
@@ -151,6 +157,10 @@ def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: in
         lines.append(f"- Recordings listed in `{m}` (their licences are the data owner's).")
     if speakers:
         lines.append(f"-{speakers}")
+    if recipe.get("train", {}).get("init_from"):
+        lines.append(f"- Started from the float weights of `{recipe['train']['init_from']}` "
+                     "(see its card: what it learnt from its data is part of this model) and "
+                     f"fine-tuned for {recipe['train']['steps']} steps on the data here.")
     if _synth_used(recipe):
         words = ("the digit words" if _digit_phrases(synth)
                  else f"{len(synth.get('phrases', ()))} phrases of the recipe")
@@ -237,8 +247,9 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str,
               + ": expect higher error rates for children, strong accents, far-field microphones "
               "and real noise unlike the synthetic noise above. "
               + (("Other words, noise and clicks were trained to yield nothing, yet some "
-                  "still come out as digits (the false outputs above); a decoder "
-                  "reject_threshold trades digits for fewer of them (the trade-off table).")
+                  f"still come out as {'digits' if digits else 'vocabulary words'} (the false "
+                  f"outputs above); a decoder reject_threshold trades "
+                  f"{'digits' if digits else 'words'} for fewer of them (the trade-off table).")
                  if negatives else
                  ("Words outside zero-nine" if digits else "Words outside the training data")
                  + " are not rejected."))
