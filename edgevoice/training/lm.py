@@ -17,9 +17,11 @@ from pathlib import Path
 
 from edgevoice.errors import LMError
 from edgevoice.lm import BOS, EOS, UNK, iter_text_lines
+from edgevoice.options import short
 
 SMOOTHING = ("kneser-ney", "witten-bell")
 MAX_EXPANSIONS = 200_000
+MAX_NESTING = 32  # brackets inside brackets
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # when the data is too small to estimate them
 
 Ngram = tuple[str, ...]
@@ -160,6 +162,12 @@ def expand_grammar(grammar: str, where: str = "grammar") -> list[str]:
     "turn (on|off) the (kitchen|bedroom) light" gives four phrases.
     """
     tokens = _tokenise(grammar)
+    depth = 0
+    for tok in tokens:  # the parser recurses per bracket: bound it before it starts
+        depth += (tok in "([") - (tok in ")]")
+        if depth > MAX_NESTING:
+            raise LMError(f"{where}: brackets nested more than {MAX_NESTING} deep in "
+                          f"{short(grammar)}")
     pos, alts = _parse_alternatives(tokens, 0, grammar, where)
     if pos != len(tokens):
         raise LMError(f"{where}: unexpected {tokens[pos]!r} in {grammar!r} (unbalanced brackets?)")

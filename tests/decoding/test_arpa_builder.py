@@ -68,7 +68,8 @@ def test_grammar_expansion():
     assert expand_grammar("a|b c") == ["a", "b c"]
 
 
-@pytest.mark.parametrize("bad", ["turn (on|off the light", "turn on] the light", "x [y"])
+@pytest.mark.parametrize("bad", ["turn (on|off the light", "turn on] the light", "x [y",
+                                 "(" * 600 + "a" + ")" * 600])  # not a RecursionError
 def test_grammar_errors(bad):
     with pytest.raises(LMError, match=r"g\.txt:7: "):
         expand_grammar(bad, "g.txt:7")
