@@ -176,6 +176,16 @@ def expand_grammar(grammar: str, where: str = "grammar") -> list[str]:
     return list(seen)
 
 
+def expand_phrases(entries: Sequence[str], where: str = "phrases") -> tuple[str, ...]:
+    """Every phrase of a list whose entries may be grammar lines: lower case, each once, in
+    order; a plain entry is its own only phrase. LMError names `where[i]` of a bad entry."""
+    out: dict[str, None] = {}
+    for i, entry in enumerate(entries):
+        for phrase in expand_grammar(entry, f"{where}[{i}]"):
+            out[" ".join(normalise(phrase))] = None
+    return tuple(out)
+
+
 def _tokenise(text: str) -> list[str]:
     for ch in "()[]|":
         text = text.replace(ch, f" {ch} ")

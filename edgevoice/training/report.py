@@ -42,21 +42,12 @@ def strangers_tables(metrics: dict[str, Any], heldout_kinds: list[str]) -> str:
     strangers = metrics.get("strangers")
     if not strangers:
         return "(no held-out Speech Commands speakers in this recipe)"
-    main = default_model(metrics)
-    kinds = by_kind(strangers[main])
-    snrs = sorted({s for v in kinds.values() for s in v}, reverse=True)
-    lines = [f"WER % of `{main}` on isolated words by noise kind and SNR (dB); kinds marked * "
-             "were never heard in training:", "",
-             "| noise | " + " | ".join(f"{s:g}" for s in snrs) + " |",
-             "|---" * (1 + len(snrs)) + "|"]
-    held = [k.removeprefix("file:") for k in heldout_kinds]
-    for kind, row in kinds.items():
-        mark = " *" if kind in held else ""
-        lines.append(f"| {kind}{mark} | " + " | ".join(_pct(row.get(s)) for s in snrs) + " |")
-    lines += ["", "Every model and decoder (WER %; onset insertions, rejected and false outputs "
-              "are % of clips):", "",
-              "| model | clean | reverberant | insertions at onset | rejected | "
-              "other words -> output | noise -> output |", "|---|---|---|---|---|---|---|"]
+    lines = _by_kind_table(metrics, heldout_kinds)
+    lines += [""] * bool(lines) + [
+        "Every model and decoder (WER %; onset insertions, rejected and false outputs are % "
+        "of clips):", "",
+        "| model | clean | reverberant | insertions at onset | rejected | other words -> output "
+        "| noise -> output |", "|---|---|---|---|---|---|---|"]
     for name, sets in strangers.items():
         clean, room = sets.get("words_clean", {}), sets.get("words_reverb", {})
         lines.append(
@@ -81,11 +72,29 @@ def strangers_tables(metrics: dict[str, Any], heldout_kinds: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _by_kind_table(metrics: dict[str, Any], heldout_kinds: list[str]) -> list[str]:
+    """WER by noise kind and SNR of the default row (none without vocabulary words)."""
+    main = default_model(metrics)
+    kinds = by_kind(metrics["strangers"][main])
+    if not kinds:
+        return []
+    snrs = sorted({s for v in kinds.values() for s in v}, reverse=True)
+    lines = [f"WER % of `{main}` on isolated words by noise kind and SNR (dB); kinds marked * "
+             "were never heard in training:", "",
+             "| noise | " + " | ".join(f"{s:g}" for s in snrs) + " |",
+             "|---" * (1 + len(snrs)) + "|"]
+    held = [k.removeprefix("file:") for k in heldout_kinds]
+    for kind, row in kinds.items():
+        mark = " *" if kind in held else ""
+        lines.append(f"| {kind}{mark} | " + " | ".join(_pct(row.get(s)) for s in snrs) + " |")
+    return lines
+
+
 def plot_wer_by_snr(metrics: dict[str, Any], heldout_kinds: list[str], out: Path) -> Path | None:
     """WER against SNR, a line per noise kind (dashed: never heard in training), for the
     default row; None when there are no strangers figures or no matplotlib."""
     strangers = metrics.get("strangers")
-    if not strangers:
+    if not strangers or not by_kind(strangers[default_model(metrics)]):
         return None
     try:
         import matplotlib
