@@ -113,7 +113,10 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command in STAGES:
         run(work, args.command, force=args.force)
     if args.command in ("recipe", "export"):
+        from edgevoice.training.realdata import summary
+
         print(f"bundle written to {recipe.export.out}")
+        print(summary(work.real_data()))  # what the figures are worth on strangers
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,6 +18,7 @@ from edgevoice.errors import BuildError
 from edgevoice.training.data import DIGIT_WORDS
 from edgevoice.training.lm import expand_phrases
 from edgevoice.training.prune import branch_step
+from edgevoice.training.realdata import FEW, MANY, SC_SOURCE, summary
 
 FSDD_CREDIT = "Free Spoken Digit Dataset (Zohar Jackson et al.), CC BY-SA 4.0"
 SC_CREDIT = ("Speech Commands (Warden, P. (2018). Speech Commands: A Dataset for "
@@ -154,12 +155,16 @@ def _composed(data: dict[str, Any]) -> str:
     return "Connected utterances are composed from isolated words with random pauses"
 
 
-def _limits(recipe: dict[str, Any], m: dict[str, Any]) -> str:
+def _limits(recipe: dict[str, Any], m: dict[str, Any], real_data: dict[str, Any] | None
+            ) -> str:
     """Who the model may fail, and what it does with speech outside its vocabulary."""
     data, digits = recipe["data"], _is_digits(recipe)
-    info = m.get("strangers_info", {})
-    speakers = (f"{len(m.get('train_speakers', [])) + (info.get('train_speakers') or 0)} "
-                "real speakers")
+    if real_data is not None:
+        speakers = f"{real_data['speakers']} real speakers of the vocabulary"
+    else:
+        info = m.get("strangers_info", {})
+        speakers = (f"{len(m.get('train_speakers', [])) + (info.get('train_speakers') or 0)} "
+                    "real speakers")
     trained = (f"Trained on {speakers}"
                + (" (adults) of one dataset recorded at 8 kHz" if data.get("fsdd") and digits
                   else "")
@@ -179,7 +184,8 @@ def _limits(recipe: dict[str, Any], m: dict[str, Any]) -> str:
                       "decoder reject_threshold trades missed commands for fewer of them.")
 
 
-def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: int = 0) -> str:
+def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: int = 0,
+                real_data: dict[str, Any] | None = None) -> str:
     """The card's list of what the model was trained on."""
     data, synth = recipe["data"], recipe.get("synth", {})
     lines = []
@@ -187,7 +193,12 @@ def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: in
     if data.get("fsdd"):
         lines.append(f"- Recordings: {FSDD_CREDIT}.{speakers}")
         speakers = ""
-    if data.get("speech_commands"):
+    sc_vocabulary = (real_data or {}).get("sources", {}).get(SC_SOURCE, {}).get("clips", 1)
+    if data.get("speech_commands") and word_speakers and not sc_vocabulary:
+        lines.append(f"- Recordings: {SC_CREDIT}: other words by {word_speakers} speakers "
+                     "through their own microphones, as negatives, speech that must yield "
+                     "nothing (none of the vocabulary is in it).")
+    elif data.get("speech_commands"):
         lines.append(f"- Recordings: {SC_CREDIT}: single words by "
                      f"{n_words} speakers through their own microphones, as whole clips; "
                      "its other words are negatives, speech that must yield nothing."
@@ -294,6 +305,21 @@ def _test_set(ev: dict[str, Any], unit: str) -> str:
     return f"{ev['utterances']} connected strings of {ev['min_words']}-{ev['max_words']} {unit}"
 
 
+def _real_data_section(meta: dict[str, Any]) -> str:
+    """The card's account of the real speech trained on (realdata.summary), if recorded."""
+    counts = meta.get("training", {}).get("real_data")
+    if not counts:
+        return ""
+    return f"""## Real speech and strangers
+
+{summary(counts)}
+
+(Rules of thumb, not measurements: under {FEW} real speakers of the vocabulary a model knows
+those people; from {MANY} on, voices and microphones start to cover a household's. A captured
+manifest's speaker is the daemon's site_id, which may be several people.)
+"""
+
+
 def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> str:
     """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild."""
     m = meta.get("metrics", {})
@@ -310,6 +336,7 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str) -> st
     credits = "\n".join(f"- {c}" for c in meta.get("credits", []))
     digits = _is_digits(recipe)
     unit = "digits" if digits else "phrases" if _phrase_lm(recipe) else "recordings"
+    real_data = meta.get("training", {}).get("real_data")
     return f"""# {meta['name']} {meta['version']}: {recipe['export']['description']}
 
 Causal depthwise-separable CNN with a CTC character output, INT8 TFLite (int8 in and out),
@@ -317,7 +344,7 @@ for the edgevoice daemon. {_recognises(recipe)}
 
 ## Data, licences and credits
 
-{_data_lines(recipe, trained_on, info.get("train_speakers") or 0)}
+{_data_lines(recipe, trained_on, info.get("train_speakers") or 0, real_data)}
 - {_composed(data)}, then augmented
   (speed, tempo, pitch, vocal-tract-length warp, spectral tilt, reverberation,
   white/pink/brown noise and babble, gain, SpecAugment).
@@ -349,10 +376,10 @@ streaming window recomputes).
 {m.get('latency', {}).get('ms_per_call')} ms per streaming call.
 
 {_strangers_section(m, recipe)}
-
+{_real_data_section(meta)}
 ## Limits
 
-{_limits(recipe, m)}
+{_limits(recipe, m, real_data)}
 
 ## Reproduce
 

@@ -191,6 +191,14 @@ class Work:
         return read_noise_dir(self.recipe.data.noise_dir, names,
                               self.recipe.frontend.sample_rate)
 
+    def real_data(self) -> dict[str, Any]:
+        """The speakers and clips of each source the model learns from (realdata.count)."""
+        from edgevoice.training.realdata import count
+
+        synth, held = self.synthetic()
+        return count(self.recordings(), self.recipe.data.test_speakers, self.words(), synth,
+                     held)
+
     def frontend(self) -> LogMelSettings:
         self.need("prepare")
         return LogMelSettings.from_dict(json.loads((self.root / "prepare" /
@@ -299,6 +307,7 @@ def export_stage(work: Work) -> dict[str, Any]:
     if chosen is not None and meta["decoder"].get("name") == "beam":
         meta["decoder"].setdefault("reject_threshold", chosen)  # the recipe's own value wins
     meta["credits"] = credits_for(r.to_dict())
+    meta["training"]["real_data"] = work.real_data()
     meta["build_time"] = build_time(work)
     lm = work.root / "evaluate" / "lm.arpa"
     lm_file = lm if lm.exists() else None
