@@ -180,6 +180,9 @@ def test_the_recipe_module_does_not_import_augmentation() -> None:
     assert out.stdout.strip() == "False"
 
 
+PHRASES_RECIPE = DEFAULT_RECIPE.parent / "phrases.yaml"
+
+
 def test_a_phrase_entry_may_be_a_grammar_line(tmp_path: Path) -> None:
     f = tmp_path / "r.yaml"
     f.write_text("synth:\n  phrases:\n    - Turn (on|off) the [kitchen] light\n    - stop\n"
@@ -253,3 +256,19 @@ def test_options_added_later_leave_the_fingerprints_of_older_work_dirs_alone(
     held = prints(**{"data.synth_heldout": 0.2, "data.test_speakers": []})
     assert held["synth"] == base["synth"] and held["prepare"] != base["prepare"]
 
+
+def test_the_phrases_template_validates_and_fits_the_digits_build_time() -> None:
+    """One command, about as long as the digits recipe's measured 30 minutes at most: no more
+    training steps, model and data sizes alike."""
+    r, digits = load_recipe(PHRASES_RECIPE), load_recipe(DEFAULT_RECIPE)
+    assert len(r.synth.vocabulary()) == 10 and r.export.lm_sentences == "phrases"
+    assert r.export.decoder == {"name": "beam", "vocabulary": "lm"}
+    assert r.data.fsdd == "" and r.data.manifests == () and r.data.test_speakers == ()
+    assert r.data.synth_heldout > 0 and r.data.p_negative > 0 and r.data.speech_commands
+    assert r.data.max_words == r.evaluate.max_words == 1
+    assert r.train.steps <= digits.train.steps and r.model == digits.model
+    assert r.train.batch == digits.train.batch and r.prune.branch == digits.prune.branch
+    assert r.evaluate.utterances <= digits.evaluate.utterances
+    rendered = len(r.synth.vocabulary()) * r.synth.speakers * r.synth.takes
+    assert rendered <= 1.5 * len(digits.synth.vocabulary()) * digits.synth.speakers \
+        * digits.synth.takes  # phrases are longer than digit words
