@@ -166,8 +166,8 @@ def _limits(recipe: dict[str, Any], m: dict[str, Any], real_data: dict[str, Any]
         speakers = (f"{len(m.get('train_speakers', [])) + (info.get('train_speakers') or 0)} "
                     "real speakers")
     trained = (f"Trained on {speakers}"
-               + (" (adults) of one dataset recorded at 8 kHz" if data.get("fsdd") and digits
-                  else "")
+               + (" (adults) of one dataset recorded at 8 kHz"
+                  if data.get("fsdd") and digits and not data.get("speech_commands") else "")
                + ", plus synthetic voices" * _synth_used(recipe)
                + ": expect higher error rates for children, strong accents, far-field "
                "microphones and real noise unlike the synthetic noise above. ")
