@@ -19,7 +19,7 @@ import numpy as np
 from edgevoice.errors import BuildError
 from edgevoice.features import LogMel, LogMelSettings
 from edgevoice.training.augment import Augmenter
-from edgevoice.training.data import WordBank, compose, encode_text, in_room, trim
+from edgevoice.training.data import WordBank, compose, encode_text, in_room, spoken, trim
 from edgevoice.training.recipe import Recipe
 
 
@@ -55,12 +55,13 @@ class BatchMaker:
         self.frontend = LogMel(frontend)
         self.rate = frontend.sample_rate
         self.context = context
-        self.real, self.synth = real, synth
+        # Without recordings of the vocabulary, the synthetic voices stand in for them.
+        self.real, self.synth = spoken(real, synth), synth
         self.words = list(words)
         self.others = list(others)
         # Other words are trimmed for use inside an utterance ("say seven please").
         self.others_trimmed = [trim(x, self.rate) for x in self.others]
-        sources = [x for words in real.speakers.values() for takes in words.values()
+        sources = [x for words in self.real.speakers.values() for takes in words.values()
                    for x in takes]
         sources += [trim(x, self.rate) for x, _ in self.words] + self.others_trimmed
         self.augment = Augmenter(recipe.augment, self.rate, sources[::3], frontend, noise_files)

@@ -135,7 +135,10 @@ class WordClips:
 def split_words(clips: Sequence[Clip], vocabulary: Sequence[str], heldout_share: float,
                 test_speakers: Sequence[str] = ()) -> WordClips:
     """Hold out `heldout_share` of the speakers (by hash) plus `test_speakers`, every clip of
-    a held-out speaker on the test side; words outside `vocabulary` become the negatives."""
+    a held-out speaker on the test side; words outside `vocabulary` become the negatives,
+    except a word of a vocabulary phrase ("on" of "turn on the light"): said alone it must
+    yield nothing, said in the phrase its letters; it is left out. A vocabulary of phrases
+    may have no clips here at all: the data then gives negatives only."""
     speakers = sorted({c.speaker for c in clips})
     missing = [s for s in test_speakers if s not in speakers]
     if missing:
@@ -144,11 +147,13 @@ def split_words(clips: Sequence[Clip], vocabulary: Sequence[str], heldout_share:
             f"Commands data ({len(speakers)} speakers, e.g. {', '.join(speakers[:3])})")
     held = heldout_by_hash(speakers, heldout_share) | set(test_speakers)
     vocab = set(vocabulary)
+    inside = {w for phrase in vocab for w in phrase.split()} - vocab
     parts: dict[tuple[bool, bool], list[Clip]] = {
         (t, v): [] for t in (False, True) for v in (False, True)}
     for c in clips:
-        parts[(c.speaker in held, c.text in vocab)].append(c)
-    if not parts[(True, True)] or not parts[(False, True)]:
+        if c.text not in inside:
+            parts[(c.speaker in held, c.text in vocab)].append(c)
+    if bool(parts[(True, True)]) != bool(parts[(False, True)]):
         raise BuildError(
             f"Speech Commands data: {len(parts[(False, True)])} training and "
             f"{len(parts[(True, True)])} held-out clips of the vocabulary; data.sc_heldout "
@@ -245,9 +250,10 @@ def _csv_rows(path: Path) -> Iterator[tuple[str, dict]]:
 
 
 def split_by_speaker(
-    clips: Sequence[Clip], test_speakers: Sequence[str]
+    clips: Sequence[Clip], test_speakers: Sequence[str], need_train: bool = True
 ) -> tuple[list[Clip], list[Clip]]:
-    """(train, test): whole speakers go to one side, never single files."""
+    """(train, test): whole speakers go to one side, never single files; `need_train`: an
+    empty training side is an error (it is not when synthetic voices train the model)."""
     speakers = {c.speaker for c in clips}
     missing = [s for s in test_speakers if s not in speakers]
     if missing:
@@ -257,7 +263,7 @@ def split_by_speaker(
         )
     test = [c for c in clips if c.speaker in test_speakers]
     train = [c for c in clips if c.speaker not in test_speakers]
-    if not train:
+    if not train and need_train:
         raise BuildError("every speaker is held out: nothing left to train on")
     return train, test
 
@@ -309,6 +315,12 @@ class WordBank:
 
     def __len__(self) -> int:
         return sum(len(v) for words in self.speakers.values() for v in words.values())
+
+
+def spoken(recorded: WordBank, synth: WordBank | None) -> WordBank:
+    """The training speech that stands for real voices (normalisation, calibration, babble):
+    the recordings, or the synthetic voices while nobody has recorded the vocabulary."""
+    return recorded if len(recorded) or synth is None else synth
 
 
 def compose(

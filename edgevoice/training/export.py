@@ -16,7 +16,9 @@ import yaml
 from edgevoice.bundle import load_bundle, write_manifest
 from edgevoice.errors import BuildError
 from edgevoice.training.data import DIGIT_WORDS
+from edgevoice.training.lm import expand_phrases
 from edgevoice.training.prune import branch_step
+from edgevoice.training.realdata import FEW, MANY, SC_SOURCE, summary
 from edgevoice.training.report import PLOT_FILE, shipped, strangers_tables
 
 FSDD_CREDIT = "Free Spoken Digit Dataset (Zohar Jackson et al.), CC BY-SA 4.0"
@@ -29,6 +31,7 @@ ENGINE_LICENCES = {
     "mbrola": "MBROLA voices (non-commercial terms: check them before you ship this model)",
     "pico": "SVOX Pico (Apache-2.0; its language files are in Debian non-free)",
 }
+MAX_SHOWN = 12  # phrases the card quotes
 
 
 def write_bundle(out: str | Path, model: bytes, meta: dict[str, Any], card: str | None = None,
@@ -123,6 +126,18 @@ def _is_digits(recipe: dict[str, Any]) -> bool:
         not _synth_used(recipe) or _digit_phrases(recipe.get("synth", {})))
 
 
+def _phrase_lm(recipe: dict[str, Any]) -> bool:
+    return recipe["export"].get("lm_sentences") == "phrases"
+
+
+def _lm_text(export: dict[str, Any]) -> str:
+    order = export.get("lm_order", 3)
+    source = ("the vocabulary's phrases, each a sentence" if export.get("lm_sentences") ==
+              "phrases" else "random strings of 1-10 vocabulary entries")
+    return (f"the {'trigram' if order == 3 else f'{order}-gram'} word LM lm.arpa (built from "
+            f"{source})")
+
+
 def _recognises(recipe: dict[str, Any]) -> str:
     negatives = recipe["data"].get("speech_commands") and recipe["data"].get("p_negative")
     if _is_digits(recipe):
@@ -130,17 +145,58 @@ def _recognises(recipe: dict[str, Any]) -> str:
                 else "anything else will be heard as digits")
         return ("Recognises connected English digit words (zero ... nine), e.g.\nPINs and phone "
                 f'numbers spoken as "three five seven"; {rest}.')
-    phrases = tuple(recipe.get("synth", {}).get("phrases", ())) if _synth_used(recipe) else ()
-    what = (f"Recognises {len(phrases)} English words or phrases: {', '.join(phrases)}"
-            if 0 < len(phrases) <= 40 else
-            "Recognises the words and phrases of its training data (recordings and synthetic "
-            "phrases below)")
     rest = ("other words, noise and clicks were trained to yield nothing" if negatives
             else "anything else will be heard as the nearest of them")
-    return f"{what};\n{rest}."
+    if _phrase_lm(recipe):
+        phrases = expand_phrases(recipe["synth"]["phrases"])
+        shown = ", ".join(f'"{p}"' for p in phrases[:MAX_SHOWN])
+        more = f" and {len(phrases) - MAX_SHOWN} more" if len(phrases) > MAX_SHOWN else ""
+        return (f"Recognises {len(phrases)} phrases, each said whole:\n{shown}{more};\n"
+                f"{rest}.")
+    words = expand_phrases(recipe["synth"]["phrases"]) if _synth_used(recipe) else []
+    if 0 < len(words) <= MAX_SHOWN:
+        return f"Recognises {len(words)} English words: {', '.join(words)};\n{rest}."
+    return ("Recognises the words and phrases of its training data (recordings and synthetic "
+            f"phrases below);\n{rest}.")
 
 
-def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: int = 0) -> str:
+def _composed(data: dict[str, Any]) -> str:
+    if data.get("max_words", 7) == 1:
+        return "Each training utterance is one recording or rendering, framed with silence"
+    return "Connected utterances are composed from isolated words with random pauses"
+
+
+def _limits(recipe: dict[str, Any], m: dict[str, Any], real_data: dict[str, Any] | None
+            ) -> str:
+    """Who the model may fail, and what it does with speech outside its vocabulary."""
+    data, digits = recipe["data"], _is_digits(recipe)
+    if real_data is not None:
+        speakers = f"{real_data['speakers']} real speakers of the vocabulary"
+    else:
+        info = m.get("strangers_info", {})
+        speakers = (f"{len(m.get('train_speakers', [])) + (info.get('train_speakers') or 0)} "
+                    "real speakers")
+    trained = (f"Trained on {speakers}"
+               + (" (adults) of one dataset recorded at 8 kHz"
+                  if data.get("fsdd") and digits and not data.get("speech_commands") else "")
+               + ", plus synthetic voices" * _synth_used(recipe)
+               + ": expect higher error rates for children, strong accents, far-field "
+               "microphones and real noise unlike the synthetic noise above. ")
+    if not (data.get("speech_commands") and data.get("p_negative", 0) > 0):
+        return trained + ("Words outside zero-nine" if digits else
+                          "Words outside the training data") + " are not rejected."
+    if digits:
+        return trained + ("Other words, noise and clicks were trained to yield nothing, yet "
+                          "some still come out as digits (the false outputs above); a decoder "
+                          "reject_threshold trades digits for fewer of them (the trade-off "
+                          "table).")
+    return trained + ("Other words, noise and clicks were trained to yield nothing, yet some "
+                      "still come out as one of the vocabulary (the false outputs above); a "
+                      "decoder reject_threshold trades missed commands for fewer of them.")
+
+
+def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: int = 0,
+                real_data: dict[str, Any] | None = None) -> str:
     """The card's list of what the model was trained on."""
     data, synth = recipe["data"], recipe.get("synth", {})
     lines = []
@@ -148,7 +204,12 @@ def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: in
     if data.get("fsdd"):
         lines.append(f"- Recordings: {FSDD_CREDIT}.{speakers}")
         speakers = ""
-    if data.get("speech_commands"):
+    sc_vocabulary = (real_data or {}).get("sources", {}).get(SC_SOURCE, {}).get("clips", 1)
+    if data.get("speech_commands") and word_speakers and not sc_vocabulary:
+        lines.append(f"- Recordings: {SC_CREDIT}: other words by {word_speakers} speakers "
+                     "through their own microphones, as negatives, speech that must yield "
+                     "nothing (none of the vocabulary is in it).")
+    elif data.get("speech_commands"):
         lines.append(f"- Recordings: {SC_CREDIT}: single words by "
                      f"{n_words} speakers through their own microphones, as whole clips; "
                      "its other words are negatives, speech that must yield nothing."
@@ -163,7 +224,7 @@ def _data_lines(recipe: dict[str, Any], trained_on: list[str], word_speakers: in
                      f"fine-tuned for {recipe['train']['steps']} steps on the data here.")
     if _synth_used(recipe):
         words = ("the digit words" if _digit_phrases(synth)
-                 else f"{len(synth.get('phrases', ()))} phrases of the recipe")
+                 else f"{len(expand_phrases(synth.get('phrases', ())))} phrases of the recipe")
         engines = _engines(synth, " and ")
         accents = (f", {round(100 * synth['accented'])} % of the espeak-ng speakers with a "
                    "second-language accent of their own"
@@ -204,6 +265,18 @@ def _strangers_section(m: dict[str, Any], recipe: dict[str, Any]) -> str:
     held = list(ev.get("heldout_noise_kinds", ()))
     kinds = ", ".join(k.removeprefix("file:") for k in ev.get("word_noise_kinds", ()))
     never = ", ".join(k.removeprefix("file:") for k in held) or "none"
+    if not info.get("words"):
+        return f"""## On strangers: false outputs
+
+None of the vocabulary is in the Speech Commands data: the figures are false outputs, how
+often anything is published for {info.get('other_words')} other words said by
+{info.get('speakers')} held-out speakers (never trained on: \
+{round(100 * recipe['data']['sc_heldout'])} % of its speakers, drawn by a hash of their id),
+each through their own microphone and room, and for {info.get('noise_clips')} one-second
+noise-only clips (every kind, and quiet rooms with a click or breath).
+
+{strangers_tables(m, held)}
+"""
     return f"""## On strangers: held-out speakers, rooms and noise
 
 {info.get('words')} single words by {info.get('speakers')} held-out Speech Commands speakers
@@ -221,6 +294,45 @@ or breath) for which anything is published. A rejected result counts as nothing 
 """
 
 
+def _heldout(m: dict[str, Any], recipe: dict[str, Any]) -> tuple[str, str, str]:
+    """(who was held out, for the card; whose audio the test set is; who the model never
+    heard): real speakers, or the synthetic voices data.synth_heldout keeps out."""
+    if m.get("heldout") != "synthetic":
+        held = ", ".join(recipe["data"]["test_speakers"])
+        return (f"Held-out speaker(s): **{held}**, never used for training, normalisation "
+                "statistics or checkpoint selection (a recipe whose settings were compared on "
+                "the same speaker, as this tool's default recipe was, makes these figures "
+                "somewhat optimistic).", "that speaker's recordings", held)
+    share = round(100 * recipe["data"]["synth_heldout"])
+    return (f"Held-out synthetic voices: **{len(m.get('heldout_speakers', []))}** ({share} % "
+            "of the synthetic speakers, drawn by a hash of their names, not by results), never "
+            "used for training or normalisation statistics. Nobody real was held out, and an "
+            "unheard synthetic voice is far easier than a person: read these figures as an "
+            "upper bound (see Real speech and strangers).", "those voices' renderings",
+            "those voices")
+
+
+def _test_set(ev: dict[str, Any], unit: str) -> str:
+    if ev["max_words"] == 1:
+        return f"{ev['utterances']} single {unit}"
+    return f"{ev['utterances']} connected strings of {ev['min_words']}-{ev['max_words']} {unit}"
+
+
+def _real_data_section(meta: dict[str, Any]) -> str:
+    """The card's account of the real speech trained on (realdata.summary), if recorded."""
+    counts = meta.get("training", {}).get("real_data")
+    if not counts:
+        return ""
+    return f"""## Real speech and strangers
+
+{summary(counts)}
+
+(Rules of thumb, not measurements: under {FEW} real speakers of the vocabulary a model knows
+those people; from {MANY} on, voices and microphones start to cover a household's. A captured
+manifest's speaker is the daemon's site_id, which may be several people.)
+"""
+
+
 def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str,
                appendix: str = "") -> str:
     """MODEL_CARD.md: what it recognises, data and credits, how it was measured, how to rebuild;
@@ -228,31 +340,18 @@ def model_card(meta: dict[str, Any], recipe: dict[str, Any], command: str,
     m = meta.get("metrics", {})
     cost = m.get("cost", {})
     data = recipe["data"]
-    held = ", ".join(data["test_speakers"])
+    who, whose, never = _heldout(m, recipe)
     ev = recipe["evaluate"]
     decoder = ", ".join(f"{k}: {v}" for k, v in recipe["export"]["decoder"].items())
     if recipe["export"]["decoder"].get("name") == "beam":
-        decoder += "; CTC prefix beam search with the trigram word LM lm.arpa"
+        decoder += f"; CTC prefix beam search with {_lm_text(recipe['export'])}"
     trained_on = m.get("train_speakers", [])
     info = m.get("strangers_info", {})
-    all_note = f"The shipped model is the one measured: it never heard {held}."
+    all_note = f"The shipped model is the one measured: it never heard {never}."
     credits = "\n".join(f"- {c}" for c in meta.get("credits", []))
     digits = _is_digits(recipe)
-    unit = "digits" if digits else "recordings"
-    negatives = data.get("speech_commands") and data.get("p_negative", 0) > 0
-    limits = (f"Trained on {len(trained_on) + (info.get('train_speakers') or 0)} real speakers"
-              + (" (adults) of one dataset recorded at 8 kHz" if data.get("fsdd") and digits
-                 else "")
-              + ", plus synthetic voices" * _synth_used(recipe)
-              + ": expect higher error rates for children, strong accents, far-field microphones "
-              "and real noise unlike the synthetic noise above. "
-              + (("Other words, noise and clicks were trained to yield nothing, yet some "
-                  f"still come out as {'digits' if digits else 'vocabulary words'} (the false "
-                  f"outputs above); a decoder reject_threshold trades "
-                  f"{'digits' if digits else 'words'} for fewer of them (the trade-off table).")
-                 if negatives else
-                 ("Words outside zero-nine" if digits else "Words outside the training data")
-                 + " are not rejected."))
+    unit = "digits" if digits else "phrases" if _phrase_lm(recipe) else "recordings"
+    real_data = meta.get("training", {}).get("real_data")
     return f"""# {meta['name']} {meta['version']}: {recipe['export']['description']}
 
 Causal depthwise-separable CNN with a CTC character output, INT8 TFLite (int8 in and out),
@@ -260,8 +359,8 @@ for the edgevoice daemon. {_recognises(recipe)}
 
 ## Data, licences and credits
 
-{_data_lines(recipe, trained_on, info.get("train_speakers") or 0)}
-- Connected utterances are composed from isolated words with random pauses, then augmented
+{_data_lines(recipe, trained_on, info.get("train_speakers") or 0, real_data)}
+- {_composed(data)}, then augmented
   (speed, tempo, pitch, vocal-tract-length warp, spectral tilt, reverberation,
   white/pink/brown noise and babble, gain, SpecAugment).
 
@@ -271,11 +370,7 @@ Credits:
 
 ## How it was measured
 
-Held-out speaker(s): **{held}**, never used for training, normalisation statistics or \
-checkpoint selection (a recipe whose settings were compared on the same speaker, as this \
-tool's default recipe was, makes these figures somewhat optimistic). \
-Test set: {ev['utterances']} connected strings of \
-{ev['min_words']}-{ev['max_words']} {unit} composed from that speaker's recordings \
+{who} Test set: {_test_set(ev, unit)} composed from {whose} \
 (seed {ev['seed']}), at 16 kHz; noisy copies at \
 {', '.join(f'{s:g}' for s in ev['snrs'])} dB SNR with {' / '.join(ev['noise_kinds'])} noise \
 (alternating per utterance; babble is built from the training speakers' words). The int8 \
@@ -297,9 +392,10 @@ streaming window recomputes).
 
 {_strangers_section(m, recipe)}
 {appendix.strip() + chr(10) if appendix.strip() else ""}
+{_real_data_section(meta)}
 ## Limits
 
-{limits}
+{_limits(recipe, m, real_data)}
 
 ## Reproduce
 

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from edgevoice.errors import LMError
 from edgevoice.lm import BOS, EOS, UNK, iter_text_lines
+from edgevoice.options import short
 
 SMOOTHING = ("kneser-ney", "witten-bell")
 MAX_EXPANSIONS = 200_000
+MAX_NESTING = 32  # brackets inside brackets
 FALLBACK_DISCOUNTS = (0.5, 1.0, 1.5)  # when the data is too small to estimate them
 
 Ngram = tuple[str, ...]
@@ -160,12 +162,28 @@ def expand_grammar(grammar: str, where: str = "grammar") -> list[str]:
     "turn (on|off) the (kitchen|bedroom) light" gives four phrases.
     """
     tokens = _tokenise(grammar)
+    depth = 0
+    for tok in tokens:  # the parser recurses per bracket: bound it before it starts
+        depth += (tok in "([") - (tok in ")]")
+        if depth > MAX_NESTING:
+            raise LMError(f"{where}: brackets nested more than {MAX_NESTING} deep in "
+                          f"{short(grammar)}")
     pos, alts = _parse_alternatives(tokens, 0, grammar, where)
     if pos != len(tokens):
         raise LMError(f"{where}: unexpected {tokens[pos]!r} in {grammar!r} (unbalanced brackets?)")
     phrases = [" ".join(p) for p in alts]
     seen: dict[str, None] = dict.fromkeys(p for p in phrases if p)
     return list(seen)
+
+
+def expand_phrases(entries: Sequence[str], where: str = "phrases") -> tuple[str, ...]:
+    """Every phrase of a list whose entries may be grammar lines: lower case, each once, in
+    order; a plain entry is its own only phrase. LMError names `where[i]` of a bad entry."""
+    out: dict[str, None] = {}
+    for i, entry in enumerate(entries):
+        for phrase in expand_grammar(entry, f"{where}[{i}]"):
+            out[" ".join(normalise(phrase))] = None
+    return tuple(out)
 
 
 def _tokenise(text: str) -> list[str]:

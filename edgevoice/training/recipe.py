@@ -10,19 +10,22 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
-from edgevoice.errors import BuildError, problems_message
+from edgevoice.errors import BuildError, LMError, problems_message
 from edgevoice.options import at, load_yaml, opt, validate
-from edgevoice.training.data import DIGIT_WORDS
+from edgevoice.training.data import DIGIT_WORDS, encode_text, normalise_text
 
 DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "digits.yaml"
 # Generated noise kinds (edgevoice.training.augment makes them); a recording in the recipe's
 # data.noise_dir is the kind "file:<name>".
 NOISE_KINDS = ("white", "pink", "brown", "babble", "impulsive", "music")
 FILE_KIND = "file:"
+# Every synthetic voice renders every phrase: a grammar that makes more is a mistake.
+MAX_PHRASES = 1000
+GRAMMAR_MARKS = str.maketrans("()[]|", "     ")
 SNR_DB = {"min": -30, "max": 100}  # signal-to-noise ratios, dB
 
 
@@ -33,6 +36,11 @@ class DataSettings:
     manifests: tuple[str, ...] = opt((), "extra JSONL/CSV manifests (audio, text, speaker)")
     test_speakers: tuple[str, ...] = opt(("nicolas",), "held out for evaluation, never "
                                          "trained on")
+    # For a vocabulary nobody has recorded yet. Unheard synthetic voices are still far
+    # easier than real people: the card says so.
+    synth_heldout: float = opt(0.0, "share of the synthetic voices held out for evaluation "
+                               "(drawn by a hash of their names) when test_speakers is empty",
+                               min=0, max=1)
     p_synth: float = opt(0.3, "share of training utterances spoken by synthetic voices",
                          min=0, max=1)
     min_words: int = opt(1, "words per composed training utterance, at least", min=1)
@@ -40,7 +48,8 @@ class DataSettings:
     gap: tuple[float, float] = opt((0.03, 0.4), "seconds of pause between words [low, high]",
                                    min=0)
     # Single words by many speakers, each with their own microphone and room. Words of
-    # synth.phrases are learnt; the other words are negatives, speech that yields nothing.
+    # synth.phrases are learnt; the other words are negatives, speech that yields nothing
+    # (a word inside a phrase, "on" of "turn on the light", is neither: it is left out).
     speech_commands: str = opt("", "Speech Commands-style folder (words/<word>/<speaker id>"
                                "_nohash_<n>.wav); '' = none")
     sc_heldout: float = opt(0.3, "share of its speakers held out for evaluation, drawn by id "
@@ -62,7 +71,9 @@ class DataSettings:
 @dataclass(frozen=True)
 class SynthSettings:
     enabled: bool = opt(True, "render synthetic speakers")
-    phrases: tuple[str, ...] = opt(DIGIT_WORDS, "what to render (words or whole phrases)")
+    phrases: tuple[str, ...] = opt(DIGIT_WORDS, "the vocabulary: words or whole phrases; "
+                                   "an entry may be a grammar line, (a|b) alternatives and "
+                                   "[optional] words, standing for every phrase it makes")
     engines: tuple[str, ...] = opt(("espeak-ng", "flite"), "speech engines to use")
     # Plain British English is "en": "en-gb" resolves to an MBROLA alias on Debian and
     # silently ignores the variant, so every en-gb+<variant> sounded the same.
@@ -102,6 +113,12 @@ class SynthSettings:
     band_limit: int = opt(8000, "render at this rate (like the recordings), Hz; 0 = engine's "
                           "own", min=0)
     seed: int = opt(7, "voice picks and renderings")
+
+    def vocabulary(self) -> tuple[str, ...]:
+        """Every phrase of `phrases`, grammar lines expanded, lower case, each once."""
+        from edgevoice.training.lm import expand_phrases
+
+        return expand_phrases(self.phrases, "synth.phrases")
 
 
 @dataclass(frozen=True)
@@ -268,6 +285,9 @@ class ExportSettings:
                              "working directory; '' = none")
     float_weights: bool = opt(True, "ship the float weights too (float16, about 2 bytes per "
                               "parameter) so that train.init_from can fine-tune from the bundle")
+    lm_sentences: Literal["strings", "phrases"] = opt(
+        "strings", 'what the LM learns from: "strings" of 1-10 random vocabulary entries '
+        '(digit strings), or "phrases": each vocabulary entry one whole sentence (commands)')
 
 
 @dataclass(frozen=True)
@@ -325,6 +345,8 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         problems += _check_noise_kinds(recipe, lines)
         problems += _check_heldout_kinds(recipe, lines)
         problems += _check_shares(recipe, lines)
+        problems += _check_vocabulary(recipe, lines)
+        problems += _check_heldout_speakers(recipe, lines)
     if problems or recipe is None:
         raise BuildError(problems_message(where, problems))
     return recipe
@@ -375,3 +397,45 @@ def _check_shares(recipe: Recipe, lines: dict[str, int]) -> list[str]:
         problems.append(f"{at('prune.branch', lines)}: {recipe.prune.branch} must be at least "
                         "0 and below 1 (the share of train.steps to branch at; 0 = off)")
     return problems
+
+
+def _check_vocabulary(recipe: Recipe, lines: dict[str, int]) -> list[str]:
+    """Grammar lines that parse, phrases the model can spell, and not too many of them."""
+    s = recipe.synth
+    try:
+        phrases = s.vocabulary()
+    except LMError as exc:  # "synth.phrases[i]: ..."
+        path, _, text = str(exc).partition(": ")
+        return [f"{at(path, lines)}: {text}"]
+    for i, entry in enumerate(s.phrases):
+        words = normalise_text(entry.translate(GRAMMAR_MARKS))
+        try:
+            encode_text(words, at(f"synth.phrases[{i}]", lines))
+        except BuildError as exc:
+            return [str(exc)]
+    where = at("synth.phrases", lines)
+    if not phrases:
+        return [f"{where}: no phrases: list the words or phrases the model is for"]
+    if len(phrases) > MAX_PHRASES:
+        return [f"{where}: {len(phrases)} phrases, at most {MAX_PHRASES} (each synthetic "
+                "voice renders every one): split the grammar or drop alternatives"]
+    return []
+
+
+def _check_heldout_speakers(recipe: Recipe, lines: dict[str, int]) -> list[str]:
+    """Something to measure the model on, and held-out synthetic voices only where they are
+    the measure (real held-out speakers are the honest one)."""
+    d, s = recipe.data, recipe.synth
+    if d.synth_heldout and d.test_speakers:
+        line = f" (line {lines['data.test_speakers']})" if "data.test_speakers" in lines else ""
+        return [f"{at('data.synth_heldout', lines)}: held-out synthetic voices measure the model "
+                f"only when data.test_speakers{line} names nobody: keep one of the two "
+                "(synth_heldout: 0, or test_speakers: [])"]
+    if d.synth_heldout and not (s.enabled and d.p_synth > 0):
+        return [f"{at('data.synth_heldout', lines)}: holds out synthetic voices, but none are "
+                "trained on (synth.enabled, data.p_synth)"]
+    if not d.test_speakers and not d.synth_heldout:
+        return [f"{at('data.test_speakers', lines)}: nobody held out to measure the model on: "
+                "name a speaker of the data, or hold out synthetic voices (data.synth_heldout: "
+                "0.2)"]
+    return []

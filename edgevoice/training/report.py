@@ -82,6 +82,8 @@ def strangers_tables(metrics: dict[str, Any], heldout_kinds: list[str]) -> str:
 def _noise_table(metrics: dict[str, Any], heldout_kinds: list[str]) -> str:
     main = default_model(metrics)
     kinds = by_kind(metrics["strangers"][main])
+    if not kinds:  # no vocabulary word among the held-out recordings: false outputs only
+        return ""
     snrs = sorted({s for v in kinds.values() for s in v}, reverse=True)
     lines = [f"WER % of `{main}` on isolated words by noise kind and SNR (dB); kinds marked * "
              "were never heard in training:", "",
@@ -193,7 +195,7 @@ def plot_wer_by_snr(metrics: dict[str, Any], heldout_kinds: list[str], out: Path
     """WER against SNR, a line per noise kind (dashed: never heard in training), for the
     default row; None when there are no strangers figures or no matplotlib."""
     strangers = metrics.get("strangers")
-    if not strangers:
+    if not strangers or not by_kind(strangers[default_model(metrics)]):
         return None
     try:
         import matplotlib

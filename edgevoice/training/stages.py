@@ -27,6 +27,7 @@ from edgevoice.training.data import (
     WordBank,
     WordClips,
     compose,
+    heldout_by_hash,
     load_audio,
     read_fsdd,
     read_manifest,
@@ -34,6 +35,7 @@ from edgevoice.training.data import (
     read_speech_commands,
     split_by_speaker,
     split_words,
+    spoken,
 )
 from edgevoice.training.recipe import Recipe
 
@@ -49,12 +51,14 @@ DEPENDS["prune"] = (*DEPENDS["train"], "prune")
 DEPENDS["quantize"] = (*DEPENDS["prune"], "quantize")
 # evaluate decodes with the bundle's decoder and LM; where the bundle goes or what it is called
 # does not change a figure, so a new --out only re-exports.
-DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate", "export.decoder", "export.lm_order")
+DEPENDS["evaluate"] = (*DEPENDS["quantize"], "evaluate", "export.decoder", "export.lm_order",
+                       "export.lm_sentences")
 DEPENDS["export"] = (*DEPENDS["evaluate"], "export")
-# Options that change no stage's output (a size budget only warns), and options added after
-# runs were made that are hashed only when set, so those runs stay valid: {key: default}.
+# Options added after work dirs were made: at their default they stay out of the fingerprints,
+# so the finished stages of a recipe that leaves them alone are not built again. Options that
+# change no stage's output (a size budget only warns) are never hashed.
+LATER_OPTIONS = ("data.synth_heldout", "export.lm_sentences", "train.init_from")
 UNHASHED = ("quantize.max_kib",)
-LATE = {"train.init_from": ""}
 INIT_WEIGHTS = "float_weights.npz"  # a bundle's float model, for train.init_from
 
 
@@ -72,14 +76,16 @@ class Work:
         return path
 
     def fingerprint(self, stage: str) -> str:
-        d = self.recipe.to_dict()
-        for key in (*UNHASHED, *(k for k, default in LATE.items() if _get(d, k) == default)):
+        d, defaults = self.recipe.to_dict(), Recipe().to_dict()
+        for key in (*LATER_OPTIONS, *UNHASHED):
             section, _, field = key.partition(".")
-            d[section].pop(field, None)
+            if key in UNHASHED or d[section][field] == defaults[section][field]:
+                del d[section][field]
         parts = {}
         for key in DEPENDS[stage]:
             section, _, field = key.partition(".")
-            parts[key] = d[section][field] if field else d[section]
+            if field in d[section] or not field:
+                parts[key] = d[section][field] if field else d[section]
         if self.recipe.train.init_from and stage != "synth":
             # The frontend statistics and the starting weights come from that bundle.
             parts["init_weights"] = self.init_bundle()[1]
@@ -137,29 +143,55 @@ class Work:
 
     # Data shared by the stages -------------------------------------------------------------
 
-    def clips(self) -> tuple[list[Clip], list[Clip], list[Clip]]:
-        """(train, test, synthetic) clips."""
+    def recordings(self) -> dict[str, list[Clip]]:
+        """The real recordings by source ("fsdd", then each manifest's path), held-out
+        speakers included."""
         d = self.recipe.data
+        out: dict[str, list[Clip]] = {}
         try:
-            clips = read_fsdd(d.fsdd) if d.fsdd else []
+            if d.fsdd:
+                out["fsdd"] = read_fsdd(d.fsdd)
         except BuildError as exc:
             if d.manifests and not Path(d.fsdd).is_dir():  # the default left in by mistake
                 raise BuildError(f"{exc} (or, to train from the manifests alone, set data.fsdd "
                                  "to \"\")") from None
             raise
         for m in d.manifests:
-            clips += read_manifest(m)
-        if not clips:
-            raise BuildError("recipe data: no fsdd folder and no manifests: nothing to train on")
-        train, test = split_by_speaker(clips, d.test_speakers)
-        synth: list[Clip] = []
-        manifest = self.root / "synth" / "audio" / "manifest.jsonl"
-        if self.recipe.synth.enabled and d.p_synth > 0:
-            self.need("synth")
-            synth = read_manifest(manifest)
-        return train, test, synth
+            out[m] = read_manifest(m)
+        return out
+
+    def synthetic(self) -> tuple[list[Clip], list[Clip]]:
+        """(training, held-out) synthetic clips: data.synth_heldout of the voices, drawn by a
+        hash of their names, are held out. Both empty when the recipe trains on none."""
+        r = self.recipe
+        if not (r.synth.enabled and r.data.p_synth > 0):
+            return [], []
+        self.need("synth")
+        clips = read_manifest(self.root / "synth" / "audio" / "manifest.jsonl")
+        voices = sorted({c.speaker for c in clips})
+        held = heldout_by_hash(voices, r.data.synth_heldout)
+        if r.data.synth_heldout and not 0 < len(held) < len(voices):
+            raise BuildError(f"recipe data.synth_heldout {r.data.synth_heldout} holds out "
+                             f"{len(held)} of the {len(voices)} synthetic voices: it must leave "
+                             "some on both sides (change it, or synth.speakers)")
+        return ([c for c in clips if c.speaker not in held],
+                [c for c in clips if c.speaker in held])
+
+    def clips(self) -> tuple[list[Clip], list[Clip], list[Clip]]:
+        """(train, test, synthetic) clips. The test speakers are data.test_speakers, or the
+        held-out synthetic voices; with synthetic voices, recordings are optional."""
+        real = [c for clips in self.recordings().values() for c in clips]
+        synth, held = self.synthetic()
+        if not real and not synth:
+            raise BuildError("recipe data: no fsdd folder, no manifests and no synthetic voices "
+                             "(synth.enabled, data.p_synth): nothing to train on")
+        train, test = split_by_speaker(real, self.recipe.data.test_speakers,
+                                       need_train=not synth)
+        return train, test + held, synth
 
     def banks(self) -> tuple[WordBank, WordBank, WordBank | None]:
+        """(recorded training, held-out, synthetic training) word banks; the first is empty
+        when nobody has recorded the vocabulary yet (see `data.spoken`)."""
         rate = self.recipe.frontend.sample_rate
         train, test, synth = self.clips()
         return (WordBank.from_clips(train, rate), WordBank.from_clips(test, rate),
@@ -171,8 +203,8 @@ class Work:
         d = self.recipe.data
         if not d.speech_commands:
             return None
-        return split_words(read_speech_commands(d.speech_commands), self.recipe.synth.phrases,
-                           d.sc_heldout, d.sc_test_speakers)
+        return split_words(read_speech_commands(d.speech_commands),
+                           self.recipe.synth.vocabulary(), d.sc_heldout, d.sc_test_speakers)
 
     def word_audio(self, clips: list[Clip]) -> list[tuple[np.ndarray, str]]:
         """Whole clips (not trimmed: their onsets and room are the point) at the model's rate."""
@@ -186,6 +218,14 @@ class Work:
         names = sorted({k[len(FILE_KIND):] for k in kinds if k.startswith(FILE_KIND)})
         return read_noise_dir(self.recipe.data.noise_dir, names,
                               self.recipe.frontend.sample_rate)
+
+    def real_data(self) -> dict[str, Any]:
+        """The speakers and clips of each source the model learns from (realdata.count)."""
+        from edgevoice.training.realdata import count
+
+        synth, held = self.synthetic()
+        return count(self.recordings(), self.recipe.data.test_speakers, self.words(), synth,
+                     held)
 
     def frontend(self) -> LogMelSettings:
         self.need("prepare")
@@ -253,7 +293,8 @@ def prepare_stage(work: Work) -> dict[str, Any]:
     base = LogMelSettings(**asdict(r.frontend))
     frontend = LogMel(base)
     rng = np.random.default_rng(0)
-    feats = [frontend.compute(x) for x, _, _ in _take(compose(train, rng, base.sample_rate), 300)]
+    feats = [frontend.compute(x)
+             for x, _, _ in _take(compose(spoken(train, synth), rng, base.sample_rate), 300)]
     if synth is not None:
         feats += [frontend.compute(x)
                   for x, _, _ in _take(compose(synth, rng, base.sample_rate), 100)]
@@ -316,6 +357,7 @@ def export_stage(work: Work) -> dict[str, Any]:
     if chosen is not None and meta["decoder"].get("name") == "beam":
         meta["decoder"].setdefault("reject_threshold", chosen)  # the recipe's own value wins
     meta["credits"] = credits_for(r.to_dict())
+    meta["training"]["real_data"] = work.real_data()
     meta["build_time"] = build_time(work)
     lm = work.root / "evaluate" / "lm.arpa"
     lm_file = lm if lm.exists() else None
@@ -370,7 +412,8 @@ def bundle_meta(work: Work) -> dict[str, Any]:
 
 
 def build_lm(work: Work) -> Path | None:
-    """A word n-gram LM over digit strings, if edgevoice.training.lm (optional module) exists."""
+    """The bundle's word n-gram LM (export.lm_sentences), if edgevoice.training.lm (optional
+    module) exists."""
     order = work.recipe.export.lm_order
     if order <= 0:
         return None
@@ -379,13 +422,20 @@ def build_lm(work: Work) -> Path | None:
     except ImportError:
         log.info("export: edgevoice.training.lm not available, bundle without LM")
         return None
-    rng = np.random.default_rng(5)
-    words = work.recipe.synth.phrases
-    sentences = [" ".join(words[int(i)] for i in rng.integers(0, len(words), n))
-                 for n in rng.integers(1, 11, 3000)]
     path = work.dir("evaluate") / "lm.arpa"
-    lm.build_arpa(sentences, path, order=order)
+    lm.build_arpa(lm_sentences(work.recipe), path, order=order)
     return path
+
+
+def lm_sentences(recipe: Recipe) -> list[str]:
+    """Each vocabulary entry as a sentence ("phrases": a command is said whole), or 3,000
+    random strings of 1-10 entries ("strings": digits are said in any order and number)."""
+    words = recipe.synth.vocabulary()
+    if recipe.export.lm_sentences == "phrases":
+        return list(words)
+    rng = np.random.default_rng(5)
+    return [" ".join(words[int(i)] for i in rng.integers(0, len(words), n))
+            for n in rng.integers(1, 11, 3000)]
 
 
 def stage_funcs() -> dict[str, Any]:

@@ -13,7 +13,7 @@ import numpy as np
 from edgevoice.errors import BuildError
 from edgevoice.features import LogMel
 from edgevoice.training.batches import BatchMaker, batch_stream
-from edgevoice.training.data import BLANK, TOKENS, compose
+from edgevoice.training.data import BLANK, TOKENS, compose, spoken
 from edgevoice.training.evaluate import (
     beam_decode,
     beam_results,
@@ -159,12 +159,12 @@ def quantize_stage(work: Work) -> dict[str, Any]:
     model = _model(work, work.root / "prune" / "model.weights.h5")
     frontend = work.frontend()
     window, context = streaming_shape(r.model)
-    train, _, _ = work.banks()
+    train, _, synth = work.banks()
     maker, _ = _maker(work)
     rng = np.random.default_rng(11)
     lm = LogMel(frontend)
     feats = []
-    for i, (x, _, _) in enumerate(_take(compose(train, rng, frontend.sample_rate),
+    for i, (x, _, _) in enumerate(_take(compose(spoken(train, synth), rng, frontend.sample_rate),
                                         r.quantize.calibration)):
         feats.append(lm.compute(maker.augment(x, rng) if i % 2 else maker.augment.denoise(x)))
     windows = list(calibration_windows(feats, window, context, r.model.chunk,
@@ -210,7 +210,6 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
     "strangers_per_word": {shipped model+decoder[+"_reject"]: per-word table of the clean
     held-out words (strangers.per_word)}}."""
     from edgevoice.training.strangers import (
-        choose_threshold,
         false_outputs,
         per_word_figures,
         recipe_sets,
@@ -237,8 +236,8 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
         for suffix, by_set in by_decoder.items():
             scores[name + suffix] = by_set
         kept = results if name == "int8" else kept
-    curve = reject_curve(sets, kept[default])
-    chosen = choose_threshold(curve, e.max_false_output) if e.calibrate_reject else None
+    curve = reject_curve(sets, kept[default]) if sets.words else []
+    chosen = _choose_threshold(curve, e)
     if chosen is not None:  # the shipped model and decoder with the threshold it ships with
         at = {ts.name: word_score(ts.texts, kept[default][ts.name], chosen) for ts in sets.words}
         at.update({ts.name: false_outputs(kept[default][ts.name], chosen)
@@ -246,13 +245,28 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
         scores[f"int8{default}_reject"] = at
         log.info("evaluate: reject threshold %.2f chosen on the held-out sets", chosen)
     return {"strangers": scores,
-            "strangers_info": {"speakers": speakers, "words": len(sets.words[0].texts),
+            "strangers_info": {"speakers": speakers,
+                               "words": len(sets.words[0].texts) if sets.words else 0,
                                "train_speakers": work.need("prepare").get("word_train_speakers"),
                                "other_words": len(sets.negatives[0].texts),
                                "noise_clips": e.noise_clips, "decoder": default or "greedy"},
             "strangers_per_word": per_word_figures(sets, kept[default], f"int8{default}",
                                                    chosen, r.synth.phrases),
             "reject": {"curve": curve, "threshold": chosen, "decoder": default or "greedy"}}
+
+
+def _choose_threshold(curve: list[dict[str, float]], e: Any) -> float | None:
+    """The reject threshold evaluate.calibrate_reject asks for, if there is a curve to choose
+    it on (held-out speakers saying vocabulary words)."""
+    from edgevoice.training.strangers import choose_threshold
+
+    if not e.calibrate_reject:
+        return None
+    if not curve:
+        log.warning("evaluate: calibrate_reject needs vocabulary words in data.speech_commands; "
+                    "the bundle ships without a reject threshold")
+        return None
+    return choose_threshold(curve, e.max_false_output)
 
 
 def _float_runner(model: Any, context: int) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
@@ -267,8 +281,8 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
     r = work.recipe
     work.need("quantize")
     frontend = work.frontend()
-    train, test, _ = work.banks()
-    sets = heldout_sets(test, train, r.evaluate, frontend.sample_rate)
+    train, test, synth = work.banks()
+    sets = heldout_sets(test, spoken(train, synth), r.evaluate, frontend.sample_rate)
     lm = _features(work, frontend)
     feats = {ts.name: [lm(x) for x in ts.audio] for ts in sets}
     _, context = streaming_shape(r.model)
@@ -298,7 +312,8 @@ def evaluate_stage(work: Work) -> dict[str, Any]:
     per_frame = macs_per_output_frame(r.model, frontend.n_mels, len(TOKENS))
     frames_per_second = 1000.0 / frontend.hop_ms
     metrics = {
-        "heldout_speakers": list(r.data.test_speakers),
+        "heldout_speakers": sorted(test.speakers),
+        "heldout": "recorded" if r.data.test_speakers else "synthetic",
         "train_speakers": work.need("prepare")["train_speakers"],
         "test_utterances": len(sets[0].texts),
         "test_seconds": round(seconds, 1),

@@ -46,10 +46,15 @@ def stranger_sets(words: Sequence[tuple[np.ndarray, str]], others: Sequence[np.n
                   s: EvaluateSettings, rate: int) -> StrangerSets:
     """Every set is fixed by `s.seed`; babble is built from held-out speakers' words. Each
     clip is framed as the daemon frames an utterance (its default pre-roll and hang-over of
-    faint room noise); the noise of a noisy set covers the whole framed clip."""
+    faint room noise); the noise of a noisy set covers the whole framed clip. Without
+    `words` (a vocabulary of phrases nobody here said) there are only the negatives."""
+    others = [_framed(x, rate, [s.seed, 6, i]) for i, x in enumerate(others)]
+    negatives = [TestSet("neg_words", list(others), [""] * len(others)),
+                 noise_only(s, babble, files, rate)]
+    if not words:
+        return StrangerSets([], negatives)
     audio = [_framed(x, rate, [s.seed, 5, i]) for i, (x, _) in enumerate(words)]
     texts = [t for _, t in words]
-    others = [_framed(x, rate, [s.seed, 6, i]) for i, x in enumerate(others)]
     sets = [TestSet("words_clean", audio, texts)]
     rooms = [reverb(x, np.random.default_rng([s.seed, 7, i]), rate, WORD_RT60)
              for i, x in enumerate(audio)]
@@ -62,8 +67,6 @@ def stranger_sets(words: Sequence[tuple[np.ndarray, str]], others: Sequence[np.n
                 noise = make_noise(kind, len(x), rng, babble, rate, files)
                 noisy.append(np.clip(add_noise(x, noise, snr), -1.0, 1.0))
             sets.append(TestSet(f"words_{kind_label(kind)}_{snr:g}dB", noisy, texts))
-    negatives = [TestSet("neg_words", list(others), [""] * len(others)),
-                 noise_only(s, babble, files, rate)]
     return StrangerSets(sets, negatives)
 
 
@@ -227,7 +230,8 @@ def choose_threshold(curve: Sequence[dict[str, float]], max_false_output: float)
 
 def recipe_sets(recipe: Any) -> tuple[StrangerSets, int]:
     """The stranger sets of a recipe (its data and evaluate sections) straight from the data
-    folders, as `edgevoice-build evaluate` builds them: (sets, speakers of the words)."""
+    folders, as `edgevoice-build evaluate` builds them: (sets, speakers of the words, or of
+    the negatives when no vocabulary word is in the data)."""
     from pathlib import Path
 
     from edgevoice.errors import BuildError
@@ -243,4 +247,4 @@ def recipe_sets(recipe: Any) -> tuple[StrangerSets, int]:
     others = [x for x, _ in work.word_audio(words.other_test)]
     babble = [trim(x, rate) for x in others]  # held-out speakers, saying no vocabulary word
     sets = stranger_sets(work.word_audio(words.test), others, babble, files, e, rate)
-    return sets, len({c.speaker for c in words.test})
+    return sets, len({c.speaker for c in words.test} or words.test_speakers)

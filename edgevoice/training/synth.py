@@ -23,7 +23,8 @@ import numpy as np
 from edgevoice.audio import read_wav, resample, write_wav
 from edgevoice.errors import AudioError, BuildError
 from edgevoice.training.accent import Accent, draw_accent
-from edgevoice.training.data import encode_text, normalise_text
+from edgevoice.training.data import encode_text
+from edgevoice.training.lm import expand_phrases
 from edgevoice.training.recipe import SynthSettings
 
 # A fresh Debian lists only its main component; mbrola is in contrib, its voices and pico2wave in
@@ -302,9 +303,10 @@ def _play_faster(path: Path, factor: float) -> None:
 
 def synthesize(s: SynthSettings, out_dir: str | Path, phrases: tuple[str, ...] | None = None,
                jobs: int = 2) -> Path:
-    """Render every phrase with every voice into `out_dir`; returns the manifest path."""
+    """Render every phrase (grammar lines expanded) with every voice into `out_dir`; returns
+    the manifest path."""
     out_dir = Path(out_dir)
-    texts = [normalise_text(p) for p in (phrases or s.phrases)]
+    texts = expand_phrases(phrases or s.phrases, "--phrases" if phrases else "synth.phrases")
     for i, t in enumerate(texts):
         encode_text(t, f"synth phrase {i + 1}")
     for engine in s.engines:

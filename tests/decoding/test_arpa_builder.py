@@ -12,7 +12,13 @@ import yaml
 from edgevoice.bundle import load_bundle, write_manifest
 from edgevoice.errors import BundleError, LMError
 from edgevoice.lm import EOS, UNK, load_lm
-from edgevoice.training.lm import add_parser, build_arpa, expand_grammar, read_sentences
+from edgevoice.training.lm import (
+    add_parser,
+    build_arpa,
+    expand_grammar,
+    expand_phrases,
+    read_sentences,
+)
 
 DIGITS = "zero one two three four five six seven eight nine".split()
 
@@ -68,10 +74,52 @@ def test_grammar_expansion():
     assert expand_grammar("a|b c") == ["a", "b c"]
 
 
-@pytest.mark.parametrize("bad", ["turn (on|off the light", "turn on] the light", "x [y"])
+@pytest.mark.parametrize("bad", ["turn (on|off the light", "turn on] the light", "x [y",
+                                 "(" * 600 + "a" + ")" * 600])  # not a RecursionError
 def test_grammar_errors(bad):
     with pytest.raises(LMError, match=r"g\.txt:7: "):
         expand_grammar(bad, "g.txt:7")
+
+
+def test_a_phrase_list_may_hold_grammar_lines():
+    assert expand_phrases(["Turn (on|off) the light", "stop", "STOP", "[please] stop"]) == (
+        "turn on the light", "turn off the light", "stop", "please stop")
+    with pytest.raises(LMError, match=r"^synth\.phrases\[1\]: missing '\)'"):
+        expand_phrases(["stop", "turn (on the light"], "synth.phrases")
+
+
+def _recipe(**sets):
+    from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
+
+    return load_recipe(DEFAULT_RECIPE, sets)
+
+
+def test_digit_strings_lm_sentences_are_random_strings_of_1_to_10_words():
+    from edgevoice.training.stages import lm_sentences
+
+    sentences = lm_sentences(_recipe())
+    assert len(sentences) == 3000 and sentences == lm_sentences(_recipe())  # fixed seed
+    assert {len(s.split()) for s in sentences} == set(range(1, 11))
+    assert {w for s in sentences for w in s.split()} == set(DIGITS)
+
+
+def test_a_phrase_lm_holds_each_phrase_as_a_sentence(tmp_path):
+    """With export.lm_sentences: phrases the LM scores whole phrases far above pieces of
+    them, run-ons or other orders: the beam search with `vocabulary: lm` says a phrase."""
+    from edgevoice.training.stages import lm_sentences
+
+    recipe = _recipe(**{"synth.phrases": ["turn (on|off) the (kitchen|bedroom) light",
+                                          "what time is it"],
+                        "export.lm_sentences": "phrases"})
+    sentences = lm_sentences(recipe)
+    assert sentences == list(recipe.synth.vocabulary()) and len(sentences) == 5
+    lm = load_lm(build_arpa(sentences, tmp_path / "lm.arpa"), prefer_kenlm=False)
+    assert lm.vocabulary == {"turn", "on", "off", "the", "kitchen", "bedroom", "light", "what",
+                             "time", "is", "it"}
+    whole = lm.sentence_score("turn off the kitchen light".split())
+    for worse in ("turn off the", "the kitchen light", "turn off the light",
+                  "turn off the kitchen light what time is it", "what time is it the light"):
+        assert whole > lm.sentence_score(worse.split()) + 1.0, worse
 
 
 def test_inputs_and_their_errors(tmp_path):

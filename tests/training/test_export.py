@@ -126,3 +126,23 @@ def test_the_card_appendix_goes_after_the_figures_and_a_missing_one_is_one_line(
     missing = load_recipe(DEFAULT_RECIPE, {"export.card_appendix": str(tmp_path / "no.md")})
     with pytest.raises(BuildError, match=r"^recipe export.card_appendix: cannot read .*no\.md "):
         card_appendix(missing)
+
+
+def test_a_phrase_card_measured_on_synthetic_voices_says_what_that_is_worth() -> None:
+    from edgevoice.training.realdata import count
+
+    recipe = load_recipe(DEFAULT_RECIPE.parent / "phrases.yaml").to_dict()
+    voices = [f"espeak-{i}" for i in range(8)]
+    real_data = count({}, [], None, [], [])
+    meta = {"name": "phrases", "version": "1.0", "credits": credits_for(recipe),
+            "metrics": {"heldout": "synthetic", "heldout_speakers": voices, "train_speakers": []},
+            "training": {"real_data": real_data}}
+    card = model_card(meta, recipe, "edgevoice-build recipe phrases.yaml")
+    assert "Held-out synthetic voices: **8** (20 % of the synthetic speakers" in card
+    assert "read these figures as an upper bound" in card and "never heard those voices" in card
+    assert 'Recognises 10 phrases, each said whole:\n"turn on the kitchen light"' in card
+    assert "200 single phrases composed from those voices' renderings" in card
+    assert "word LM lm.arpa (built from the vocabulary's phrases, each a sentence)" in card
+    assert "## Real speech and strangers" in card and "No real speaker said the" in card
+    assert "Trained on 0 real speakers of the vocabulary, plus synthetic voices" in card
+    assert "digit" not in card.split("## Reproduce")[0].lower()

@@ -178,3 +178,97 @@ def test_the_recipe_module_does_not_import_augmentation() -> None:
             "print('edgevoice.training.augment' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+PHRASES_RECIPE = DEFAULT_RECIPE.parent / "phrases.yaml"
+
+
+def test_a_phrase_entry_may_be_a_grammar_line(tmp_path: Path) -> None:
+    f = tmp_path / "r.yaml"
+    f.write_text("synth:\n  phrases:\n    - Turn (on|off) the [kitchen] light\n    - stop\n"
+                 "    - stop\n")
+    assert load_recipe(f).synth.vocabulary() == (
+        "turn on the light", "turn on the kitchen light", "turn off the light",
+        "turn off the kitchen light", "stop")
+    digits = load_recipe(DEFAULT_RECIPE).synth
+    assert digits.vocabulary() == digits.phrases
+
+
+def test_a_bad_phrase_is_named_with_its_line(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "synth:\n  phrases:\n    - stop\n    - turn (on|off the light\n")
+    assert "line 4: synth.phrases[1]: missing ')' in 'turn (on|off the light'" in msg
+    _, msg = _refused(tmp_path, "synth:\n  phrases:\n    - stop\n    - (set|start) 2 timers\n")
+    assert "line 4: synth.phrases[1]: character '2'" in msg and "spell numbers" in msg
+    _, msg = _refused(tmp_path, "synth:\n  phrases: ['']\n")
+    assert "line 2: synth.phrases: no phrases" in msg
+    _, msg = _refused(tmp_path, "synth:\n  phrases: ['(a|b|c|d|e|f|g|h|i|j) (a|b|c|d|e|f|g|h|i|j) "
+                                "(a|b|c|d|e|f|g|h|i|j|k)']\n")
+    assert "line 2: synth.phrases: 1100 phrases, at most 1000" in msg
+
+
+def test_the_lm_source_is_checked() -> None:
+    assert load_recipe(DEFAULT_RECIPE).export.lm_sentences == "strings"
+    with pytest.raises(BuildError, match='lm_sentences: must be one of .* "phrases"'):
+        load_recipe(DEFAULT_RECIPE, {"export.lm_sentences": "phrase"})
+
+
+def test_someone_must_be_held_out_and_only_one_kind(tmp_path: Path) -> None:
+    _, msg = _refused(tmp_path, "data:\n  test_speakers: []\n")
+    assert "line 2: data.test_speakers: nobody held out" in msg and "synth_heldout" in msg
+    _, msg = _refused(tmp_path, "data:\n  test_speakers: [anna]\n  synth_heldout: 0.2\n")
+    assert "line 3: data.synth_heldout: held-out synthetic voices measure the model only when " \
+           "data.test_speakers (line 2) names nobody" in msg
+    _, msg = _refused(tmp_path, "data:\n  test_speakers: []\n  synth_heldout: 0.2\n"
+                                "synth:\n  enabled: false\n")
+    assert "line 3: data.synth_heldout: holds out synthetic voices, but none are trained on" in msg
+
+
+def test_options_added_later_leave_the_fingerprints_of_older_work_dirs_alone(
+        tmp_path: Path) -> None:
+    """At their defaults, data.synth_heldout and export.lm_sentences change no fingerprint:
+    a digits work dir made before they existed keeps its finished stages."""
+    import hashlib
+    import json
+
+    from edgevoice.training.stages import DEPENDS, STAGES, Work
+
+    recipe = load_recipe(DEFAULT_RECIPE)
+
+    def before(stage: str) -> str:  # the fingerprint as it was computed before they existed
+        d = recipe.to_dict()
+        del d["data"]["synth_heldout"], d["export"]["lm_sentences"]
+        parts = {}
+        for key in DEPENDS[stage]:
+            section, _, field = key.partition(".")
+            if key != "export.lm_sentences":
+                parts[key] = d[section][field] if field else d[section]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+
+    work = Work(recipe, tmp_path)
+    assert {s: work.fingerprint(s) for s in STAGES} == {s: before(s) for s in STAGES}
+
+    def prints(**sets: object) -> dict[str, str]:
+        w = Work(load_recipe(DEFAULT_RECIPE, dict(sets)), tmp_path)
+        return {s: w.fingerprint(s) for s in STAGES}
+
+    base, phrases = prints(), prints(**{"export.lm_sentences": "phrases"})
+    assert [s for s in STAGES if phrases[s] != base[s]] == ["evaluate", "export"]
+    held = prints(**{"data.synth_heldout": 0.2, "data.test_speakers": []})
+    assert held["synth"] == base["synth"] and held["prepare"] != base["prepare"]
+
+
+def test_the_phrases_template_validates_and_fits_the_digits_build_time() -> None:
+    """One command, about as long as the digits recipe's measured 30 minutes at most: no more
+    training steps, model and data sizes alike."""
+    r, digits = load_recipe(PHRASES_RECIPE), load_recipe(DEFAULT_RECIPE)
+    assert len(r.synth.vocabulary()) == 10 and r.export.lm_sentences == "phrases"
+    assert r.export.decoder == {"name": "beam", "vocabulary": "lm"}
+    assert r.data.fsdd == "" and r.data.manifests == () and r.data.test_speakers == ()
+    assert r.data.synth_heldout > 0 and r.data.p_negative > 0 and r.data.speech_commands
+    assert r.data.max_words == r.evaluate.max_words == 1
+    assert r.train.steps <= digits.train.steps and r.model == digits.model
+    assert r.train.batch == digits.train.batch and r.prune.branch == digits.prune.branch
+    assert r.evaluate.utterances <= digits.evaluate.utterances
+    rendered = len(r.synth.vocabulary()) * r.synth.speakers * r.synth.takes
+    assert rendered <= 1.5 * len(digits.synth.vocabulary()) * digits.synth.speakers \
+        * digits.synth.takes  # phrases are longer than digit words

@@ -83,3 +83,18 @@ def test_a_clip_in_a_room_keeps_its_samples_between_faint_edges() -> None:
     np.testing.assert_array_equal(y[1600:2600], x)
     edges = np.concatenate((y[:1600], y[2600:]))
     assert 0.0 < np.sqrt(np.mean(edges**2)) < 2e-3  # room noise, never digital silence
+
+
+def test_for_phrases_the_words_are_negatives_but_those_inside_a_phrase(
+        small_speech_commands: Path) -> None:
+    """Nobody in the data says "turn on the light": its words give negatives only, and a word
+    of a phrase ("one" in "one more time") is neither a phrase nor a negative."""
+    clips = read_speech_commands(small_speech_commands)
+    split = split_words(clips, ("one more time", "turn on the light", "yes"), 0.5)
+    assert {c.text for c in (*split.train, *split.test)} == {"yes"}
+    assert {c.text for c in (*split.other_train, *split.other_test)} == {
+        "zero", "two", "nine", "bed", "cat"}
+    none = split_words(clips, ("one more time",), 0.5)
+    assert not none.train and not none.test and none.other_train and none.other_test
+    with pytest.raises(BuildError, match="must leave some on both sides"):
+        split_words(clips, DIGIT_WORDS, 0.0)  # the vocabulary is here: hold some of it out
