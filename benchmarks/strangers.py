@@ -7,6 +7,7 @@ built without this evaluation, is measured on the same audio. The INT8 model run
 the daemon's runtime and the bundle's own decoder (with its reject_threshold).
 
     python benchmarks/strangers.py [--bundle builtin:digits] [--recipe RECIPE]
+                                   [--reject-threshold 0.4]
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ def main() -> None:
     ap.add_argument("--bundle", default="builtin:digits")
     ap.add_argument("--recipe", default=str(DEFAULT_RECIPE),
                     help="recipe whose data and evaluate sections define the sets")
+    ap.add_argument("--reject-threshold", type=float, metavar="T",
+                    help="decode with this reject_threshold instead of the bundle's own")
     args = ap.parse_args()
     r = load_recipe(args.recipe)
     e, rate = r.evaluate, r.frontend.sample_rate
@@ -37,6 +40,8 @@ def main() -> None:
     feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in (*sets.words, *sets.negatives)}
     am = open_acoustic_model(bundle)
     decoder = dict(bundle.raw.get("decoder") or {"name": "greedy"})
+    if args.reject_threshold is not None:
+        decoder["reject_threshold"] = args.reject_threshold
     decoders = {"greedy": greedy_results(bundle.tokens, bundle.blank)}
     if decoder.get("name") == "beam":
         decoders[f"bundle decoder ({', '.join(f'{k}={v}' for k, v in decoder.items())})"] = \
