@@ -250,8 +250,9 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
                                "train_speakers": work.need("prepare").get("word_train_speakers"),
                                "other_words": len(sets.negatives[0].texts),
                                "noise_clips": e.noise_clips, "decoder": default or "greedy"},
-            "strangers_per_word": per_word_figures(sets, kept[default], f"int8{default}",
-                                                   chosen, r.synth.phrases),
+            "strangers_per_word": (per_word_figures(sets, kept[default], f"int8{default}",
+                                                    chosen, r.synth.vocabulary())
+                                   if sets.words else {}),
             "reject": {"curve": curve, "threshold": chosen, "decoder": default or "greedy"}}
 
 
