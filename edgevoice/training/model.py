@@ -154,6 +154,37 @@ def weight_arrays(model: Any) -> dict[str, Any]:
     return arrays
 
 
+def save_weight_arrays(path: Any, arrays: dict[str, Any]) -> None:
+    """An .npz of `arrays` (np.load reads it) whose bytes depend on the arrays alone: sorted
+    names and a fixed timestamp, so the same weights always give the same file and sha256."""
+    import io
+    import zipfile
+
+    import numpy as np
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in sorted(arrays):
+            buf = io.BytesIO()
+            np.save(buf, arrays[name], allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, buf.getvalue())
+
+
+def arrays_digest(arrays: Any) -> str:
+    """sha256 over the names, shapes, types and values of `arrays` (an npz or a dict)."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
 def load_weight_arrays(model: Any, arrays: Any) -> tuple[list[str], list[str]]:
     """Set each layer of `model` whose weights all have a same-shaped array in `arrays` (see
     `weight_arrays`); (loaded layer names, skipped layer names: missing or another shape)."""

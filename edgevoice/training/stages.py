@@ -93,7 +93,7 @@ class Work:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def init_bundle(self) -> tuple[Any, str]:
-        """(the bundle of train.init_from, checked; sha256 of its float weights)."""
+        """(the bundle of train.init_from, checked; a digest of its float weights' values)."""
         from edgevoice.bundle import load_bundle
         from edgevoice.errors import BundleError
 
@@ -102,8 +102,7 @@ class Work:
             bundle = load_bundle(spec)
         except BundleError as exc:
             raise BuildError(f"recipe train.init_from: {exc}") from None
-        digest = (bundle.raw.get("files") or {}).get(INIT_WEIGHTS)
-        if digest is None:
+        if INIT_WEIGHTS not in (bundle.raw.get("files") or {}):
             raise BuildError(
                 f"recipe train.init_from: bundle {spec} has no {INIT_WEIGHTS} (bundles exported "
                 "before edgevoice-build shipped float weights cannot be fine-tuned; rebuild it)")
@@ -111,7 +110,10 @@ class Work:
             raise BuildError(f"recipe train.init_from: bundle {spec} spells with other tokens "
                              f"({''.join(bundle.tokens[1:])!r}) than this tool's; its output "
                              "layer would not fit")
-        return bundle, digest
+        from edgevoice.training.model import arrays_digest
+
+        with np.load(bundle.path / INIT_WEIGHTS) as arrays:  # the weights, not the file's bytes
+            return bundle, arrays_digest(arrays)
 
     def is_done(self, stage: str) -> bool:
         marker = self.root / stage / "done.json"

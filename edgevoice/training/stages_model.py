@@ -32,6 +32,7 @@ from edgevoice.training.model import (
     load_weight_arrays,
     macs_per_output_frame,
     receptive_field,
+    save_weight_arrays,
     set_threads,
     streaming_shape,
     weight_arrays,
@@ -110,7 +111,7 @@ def float_weights(work: Work) -> Path:
     """The pruned float model's weights as shipped in the bundle (see model.weight_arrays)."""
     path = work.dir("export") / INIT_WEIGHTS
     model = _model(work, work.root / "prune" / "model.weights.h5")
-    np.savez_compressed(path, **weight_arrays(model))
+    save_weight_arrays(path, weight_arrays(model))
     return path
 
 
