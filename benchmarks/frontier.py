@@ -30,7 +30,7 @@ def main() -> None:
     try:
         variants = []
         for item in args.variant:
-            label, sep, dirs = item.partition("=")
+            label, sep, dirs = item.rpartition("=")  # a label may hold "=" (a --set)
             if not sep or not dirs.strip():
                 p.error(f"--variant {item!r}: expected LABEL=DIR[,DIR...]")
             variants.append((label.strip(), [load_bundle(d.strip()).metrics

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -236,7 +237,8 @@ def test_options_added_later_leave_the_fingerprints_of_older_work_dirs_alone(
 
     def before(stage: str) -> str:  # the fingerprint as it was computed before they existed
         d = recipe.to_dict()
-        del d["data"]["synth_heldout"], d["export"]["lm_sentences"]
+        del d["data"]["synth_heldout"], d["export"]["lm_sentences"], d["train"]["init_from"]
+        del d["quantize"]["max_kib"]  # never hashed: it only warns
         parts = {}
         for key in DEPENDS[stage]:
             section, _, field = key.partition(".")
@@ -266,7 +268,9 @@ def test_the_phrases_template_validates_and_fits_the_digits_build_time() -> None
     assert r.data.fsdd == "" and r.data.manifests == () and r.data.test_speakers == ()
     assert r.data.synth_heldout > 0 and r.data.p_negative > 0 and r.data.speech_commands
     assert r.data.max_words == r.evaluate.max_words == 1
-    assert r.train.steps <= digits.train.steps and r.model == digits.model
+    # the digits model's shape at 80 channels (digits 1.0's width: a faster build)
+    assert r.train.steps <= digits.train.steps and r.model.channels <= digits.model.channels
+    assert replace(r.model, channels=digits.model.channels) == digits.model
     assert r.train.batch == digits.train.batch and r.prune.branch == digits.prune.branch
     assert r.evaluate.utterances <= digits.evaluate.utterances
     rendered = len(r.synth.vocabulary()) * r.synth.speakers * r.synth.takes
