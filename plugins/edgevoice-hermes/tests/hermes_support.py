@@ -19,9 +19,10 @@ RATE = 16000
 CHUNK = 1024  # samples per audioFrame, as Rhasspy's audio recorders send
 
 
-def speech(names: list[str], gap_s: float = 0.3, tail_s: float = 1.2) -> np.ndarray:
+def speech(names: list[str], gap_s: float = 0.3, tail_s: float = 1.2, lead_s: float = 0.4
+           ) -> np.ndarray:
     """FSDD digits with silence around them, int16 at 16 kHz."""
-    silence = np.zeros(int(0.4 * RATE), np.float32)
+    silence = np.zeros(int(lead_s * RATE), np.float32)
     parts = [silence]
     for name in names:
         parts += [digit_clip(name, RATE), np.zeros(int(gap_s * RATE), np.float32)]

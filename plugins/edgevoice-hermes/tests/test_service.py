@@ -50,9 +50,10 @@ def send(asr: HermesAsr, message: Any) -> list[tuple[str, dict]]:
     return asr.handle(topic, data.encode() if isinstance(data, str) else data)
 
 
-def stream(asr: HermesAsr, site: str, names: list[str]) -> list[tuple[str, dict]]:
+def stream(asr: HermesAsr, site: str, names: list[str], lead_s: float = 0.4
+           ) -> list[tuple[str, dict]]:
     out = []
-    for chunk in frames(speech(names)):
+    for chunk in frames(speech(names, lead_s=lead_s)):
         out += send(asr, AudioFrame(wav_bytes=chunk)) if site == "default" else \
             asr.handle(AudioFrame.topic(site_id=site), chunk)
     return out
@@ -91,11 +92,12 @@ def test_stop_on_silence_then_dialogue_stop(asr: HermesAsr) -> None:
     """stopOnSilence: textCaptured comes at the end of speech; the stopListening Rhasspy's
     dialogue manager then sends is expected, not an error."""
     send(asr, AsrStartListening(site_id="hall", session_id="s-2", stop_on_silence=True))
-    replies = stream(asr, "hall", ["4_jackson_5", "9_jackson_4"])
+    replies = stream(asr, "hall", ["4_jackson_5", "9_jackson_4"], lead_s=2.0)
     [text] = captured(replies)
     assert (text.session_id, text.site_id, text.text) == ("s-2", "hall", "four nine")
-    # word times count from the utterance (pre-roll included), not from the session
-    assert text.asr_tokens[0][0].time.start < 0.6
+    # Word times count from the utterance (pre-roll included), not from the session, where
+    # "four" starts after 2 s of silence.
+    assert text.asr_tokens[0][0].time.start < 1.0
     assert send(asr, AsrStopListening(site_id="hall", session_id="s-2")) == []
 
 
