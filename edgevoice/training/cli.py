@@ -70,6 +70,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise BuildError(f"--set {item!r}: expected KEY=VALUE, e.g. train.steps=100")
+        if not value.strip():  # `--set train.init_from=` clears an option: an empty string
+            out[key.strip()] = ""
+            continue
         try:
             out[key.strip()] = yaml.safe_load(value)
         except yaml.YAMLError:

@@ -43,6 +43,20 @@ def test_overrides_are_validated_too() -> None:
         load_recipe(DEFAULT_RECIPE, {"train.stpes": 5})
 
 
+def test_an_empty_set_value_clears_an_option_and_bad_ones_are_named() -> None:
+    import argparse
+
+    from edgevoice.training.cli import _overrides
+
+    args = argparse.Namespace(set=["train.init_from=", "train.steps= 7"], fsdd=None, out=None, work_dir=None)
+    over = _overrides(args)
+    assert over == {"train.init_from": "", "train.steps": 7}
+    commands = DEFAULT_RECIPE.parent / "commands.yaml"
+    assert load_recipe(commands, over).train.init_from == ""  # from scratch, as its comment says
+    with pytest.raises(BuildError, match="KEY=VALUE"):
+        _overrides(argparse.Namespace(set=["train.steps"], fsdd=None, out=None, work_dir=None))
+
+
 def test_invalid_yaml_is_an_error_not_a_traceback(tmp_path: Path) -> None:
     f = tmp_path / "r.yaml"
     f.write_text("train: [unclosed\n")
