@@ -7,7 +7,11 @@ built without this evaluation, is measured on the same audio. The INT8 model run
 the daemon's runtime and the bundle's own decoder (with its reject_threshold).
 
     python benchmarks/strangers.py [--bundle builtin:digits] [--recipe RECIPE]
-                                   [--reject-threshold 0.4]
+                                   [--reject-threshold 0.4] [--denoise '{name: webrtc}']
+
+`--denoise` runs every clip through a daemon denoiser first (its YAML `denoise:` block, with a
+second of the clip's own room noise heard before it, as `augment.denoise` does in the build);
+a bundle trained without that denoiser hears audio unlike its training there.
 """
 
 from __future__ import annotations
@@ -15,9 +19,13 @@ from __future__ import annotations
 import argparse
 import time
 
+import yaml
+
 from edgevoice.bundle import load_bundle
+from edgevoice.errors import EdgevoiceError
 from edgevoice.features import LogMel
 from edgevoice.runtime import open_acoustic_model
+from edgevoice.training.denoising import make_denoiser
 from edgevoice.training.evaluate import beam_results, greedy_results
 from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
 from edgevoice.training.report import by_kind
@@ -31,13 +39,28 @@ def main() -> None:
                     help="recipe whose data and evaluate sections define the sets")
     ap.add_argument("--reject-threshold", type=float, metavar="T",
                     help="decode with this reject_threshold instead of the bundle's own")
+    ap.add_argument("--denoise", default="{name: none}", metavar="YAML",
+                    help="the daemon denoise: block to run every clip through first")
     args = ap.parse_args()
+    try:
+        spec = yaml.safe_load(args.denoise)
+    except yaml.YAMLError as exc:
+        ap.error(f"--denoise: not YAML: {exc}")
+    if not isinstance(spec, dict):
+        ap.error("--denoise: expected a mapping such as '{name: webrtc}'")
     r = load_recipe(args.recipe)
     e, rate = r.evaluate, r.frontend.sample_rate
     bundle = load_bundle(args.bundle)
     sets, speakers = recipe_sets(r)
     lm = LogMel(bundle.frontend)
-    feats = {ts.name: [lm.compute(x) for x in ts.audio] for ts in (*sets.words, *sets.negatives)}
+    try:
+        denoise = make_denoiser(spec, rate, "--denoise") or (lambda x: x)
+    except EdgevoiceError as exc:
+        ap.error(str(exc).removeprefix("recipe "))
+    t0 = time.process_time()
+    feats = {ts.name: [lm.compute(denoise(x)) for x in ts.audio]
+             for ts in (*sets.words, *sets.negatives)}
+    front_cpu = time.process_time() - t0
     am = open_acoustic_model(bundle)
     decoder = dict(bundle.raw.get("decoder") or {"name": "greedy"})
     if args.reject_threshold is not None:
@@ -54,7 +77,8 @@ def main() -> None:
     print(f"bundle {args.bundle}: {bundle.raw.get('name')} {bundle.raw.get('version')}; "
           f"{len(sets.words[0].texts)} digits by {speakers} held-out speakers, "
           f"{len(sets.negatives[0].texts)} other words, {e.noise_clips} noise-only clips; "
-          f"{cpu / audio:.4f} CPU-s per audio second (model + decoders)")
+          f"{cpu / audio:.4f} CPU-s per audio second (model + decoders), "
+          f"{front_cpu / audio:.4f} (denoise {spec.get('name', 'none')} + features)")
     held = [k.removeprefix("file:") for k in e.heldout_noise_kinds]
     for name, by_set in scores.items():
         print(f"\n{name}")
