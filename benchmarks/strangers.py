@@ -9,9 +9,10 @@ the daemon's runtime and the bundle's own decoder (with its reject_threshold).
     python benchmarks/strangers.py [--bundle builtin:digits] [--recipe RECIPE]
                                    [--reject-threshold 0.4] [--denoise '{name: webrtc}']
 
-`--denoise` runs every clip through a daemon denoiser first (its YAML `denoise:` block, with a
-second of the clip's own room noise heard before it, as `augment.denoise` does in the build);
-a bundle trained without that denoiser hears audio unlike its training there.
+Every clip goes through the denoiser the bundle was trained behind (its `denoise:`, with a
+second of the clip's own room noise heard first, as `augment.denoise` does in the build), or
+through `--denoise` instead (a daemon `denoise:` block): a bundle trained without that
+denoiser hears audio unlike its training there.
 """
 
 from __future__ import annotations
@@ -39,18 +40,22 @@ def main() -> None:
                     help="recipe whose data and evaluate sections define the sets")
     ap.add_argument("--reject-threshold", type=float, metavar="T",
                     help="decode with this reject_threshold instead of the bundle's own")
-    ap.add_argument("--denoise", default="{name: none}", metavar="YAML",
-                    help="the daemon denoise: block to run every clip through first")
+    ap.add_argument("--denoise", metavar="YAML",
+                    help="the daemon denoise: block to run every clip through first "
+                         "(default: the one the bundle was trained behind)")
     args = ap.parse_args()
-    try:
-        spec = yaml.safe_load(args.denoise)
-    except yaml.YAMLError as exc:
-        ap.error(f"--denoise: not YAML: {exc}")
-    if not isinstance(spec, dict):
-        ap.error("--denoise: expected a mapping such as '{name: webrtc}'")
     r = load_recipe(args.recipe)
     e, rate = r.evaluate, r.frontend.sample_rate
     bundle = load_bundle(args.bundle)
+    if args.denoise is None:
+        spec = dict(bundle.raw.get("denoise") or {"name": "none"})
+    else:
+        try:
+            spec = yaml.safe_load(args.denoise)
+        except yaml.YAMLError as exc:
+            ap.error(f"--denoise: not YAML: {exc}")
+        if not isinstance(spec, dict):
+            ap.error("--denoise: expected a mapping such as '{name: webrtc}'")
     sets, speakers = recipe_sets(r)
     lm = LogMel(bundle.frontend)
     try:
@@ -78,7 +83,7 @@ def main() -> None:
           f"{len(sets.words[0].texts)} digits by {speakers} held-out speakers, "
           f"{len(sets.negatives[0].texts)} other words, {e.noise_clips} noise-only clips; "
           f"{cpu / audio:.4f} CPU-s per audio second (model + decoders), "
-          f"{front_cpu / audio:.4f} (denoise {spec.get('name', 'none')} + features)")
+          f"{front_cpu / audio:.4f} (denoise {spec} + features)")
     held = [k.removeprefix("file:") for k in e.heldout_noise_kinds]
     for name, by_set in scores.items():
         print(f"\n{name}")
