@@ -6,11 +6,13 @@ exactly what it was trained on (train/serve parity). Settings travel in the bund
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from edgevoice.audio import to_float
+from edgevoice.options import opt
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,11 @@ class LogMelSettings:
     # Per-band normalisation; empty means none. Computed over training data by the build tool.
     mean: tuple[float, ...] = field(default_factory=tuple)
     std: tuple[float, ...] = field(default_factory=tuple)
+    # After the global normalisation, each band's causal running mean is subtracted (see
+    # RunningMean): an experiment against speaker and channel colouring. `to_dict` leaves it
+    # out while it is off, so such bundles read as before, by older daemons too.
+    norm_window_s: float = opt(0.0, "time constant of the per-band running mean subtracted "
+                               "from each frame, seconds; 0 = off", min=0)
 
     @property
     def win(self) -> int:
@@ -38,10 +45,20 @@ class LogMelSettings:
     def hop(self) -> int:
         return int(round(self.sample_rate * self.hop_ms / 1000))
 
+    @property
+    def norm_alpha(self) -> float:
+        """Weight of each new frame in the running mean, so that it forgets its past by a
+        factor e every norm_window_s seconds whatever the frame shift (0 when it is off)."""
+        if self.norm_window_s <= 0:
+            return 0.0
+        return -math.expm1(-self.hop / self.sample_rate / self.norm_window_s)
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["mean"] = [round(float(v), 6) for v in self.mean]
         d["std"] = [round(float(v), 6) for v in self.std]
+        if not self.norm_window_s:
+            del d["norm_window_s"]
         return d
 
     @classmethod
@@ -75,6 +92,39 @@ def mel_filterbank(s: LogMelSettings) -> np.ndarray:
     return fb
 
 
+class RunningMean:
+    """Subtracts from each frame, in place, the running mean (an exponential moving average,
+    weight `alpha` per frame) of the frames before it, per band; `reset` starts it at 0.
+
+    Frame t is measured against frames up to t-1, not t: a frame's own energy is not taken
+    off itself, so an onset keeps its full contrast however short the window, and the first
+    frame after a reset is the globally normalised frame as it is. Starting at 0, the
+    training data's mean, is right for features already normalised globally.
+    """
+
+    def __init__(self, bands: int, alpha: float) -> None:
+        self.alpha = np.float32(alpha)
+        self._mean = np.zeros(bands, np.float32)
+        self._step = np.zeros(bands, np.float32)
+
+    def reset(self) -> None:
+        self._mean.fill(0.0)
+
+    def __call__(self, feats: np.ndarray) -> None:
+        """`feats` [frames, bands] float32, changed in place (no allocation per frame)."""
+        mean, step = self._mean, self._step
+        for frame in feats:
+            frame -= mean
+            np.multiply(frame, self.alpha, out=step)
+            mean += step  # mean + alpha * (x - mean), x - mean being the frame now
+
+
+def start_weight(alpha: float, frames: int) -> np.ndarray:
+    """[frames] float32: how much of its start value RunningMean's mean still holds when
+    each frame is measured against it, (1 - alpha) ** t."""
+    return ((1.0 - alpha) ** np.arange(frames)).astype(np.float32)
+
+
 class LogMel:
     """Streaming log-mel frontend: feed samples in any block sizes, get the same frames.
 
@@ -88,11 +138,14 @@ class LogMel:
             raise ValueError(f"frontend band {s.fmin}-{s.fmax} Hz does not fit {s.sample_rate} Hz")
         if s.n_fft < s.win:
             raise ValueError(f"n_fft {s.n_fft} is shorter than the window ({s.win} samples)")
+        if s.norm_window_s < 0:
+            raise ValueError(f"norm_window_s {s.norm_window_s} is negative (0 = off)")
         self.settings = s
         self._fb = mel_filterbank(s)
         self._window = np.hanning(s.win + 2)[1:-1].astype(np.float32)
         self._mean = np.asarray(s.mean, np.float32) if s.mean else None
         self._inv_std = 1.0 / np.maximum(np.asarray(s.std, np.float32), 1e-3) if s.std else None
+        self._running = RunningMean(s.n_mels, s.norm_alpha) if s.norm_window_s else None
         self.reset()
 
     @property
@@ -100,8 +153,11 @@ class LogMel:
         return self.settings.n_mels
 
     def reset(self) -> None:
+        """A new utterance (the daemon's, or one training clip in `compute`)."""
         self._buf = np.zeros(0, np.float32)
         self._last = 0.0
+        if self._running is not None:
+            self._running.reset()
 
     def process(self, samples: np.ndarray) -> np.ndarray:
         """Float or int16 samples at settings.sample_rate -> features [frames, n_mels] float32."""
@@ -124,6 +180,8 @@ class LogMel:
             feats -= self._mean
         if self._inv_std is not None:
             feats *= self._inv_std
+        if self._running is not None:
+            self._running(feats)
         return feats.astype(np.float32, copy=False)
 
     def compute(self, samples: np.ndarray) -> np.ndarray:

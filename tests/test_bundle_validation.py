@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import DEFAULT_BUNDLE, edgevoice
+from support import DEFAULT_BUNDLE, digit_clip, edgevoice
 
 from edgevoice.audio import write_wav
 from edgevoice.bundle import load_bundle
@@ -54,6 +54,42 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
            "range 1..inf" in msg
     assert f"line {line_of(manifest, '  n_mels: [40]')}: frontend.n_mels: expected int, got a " \
            "list" in msg
+
+
+def test_a_negative_running_mean_window_is_named_with_its_line(tmp_path: Path) -> None:
+    bundle, manifest = edited(tmp_path, ("  n_mels: 40", "  n_mels: 40\n  norm_window_s: -1"))
+    with pytest.raises(BundleError) as err:
+        load_bundle(bundle)
+    line = line_of(manifest, "  norm_window_s: -1")
+    assert str(err.value) == f"{manifest}: line {line}: frontend.norm_window_s: -1.0 is " \
+        "outside the allowed range 0..inf"
+
+
+def test_the_daemon_runs_the_running_mean_of_a_bundle_and_restarts_it_per_utterance(
+        tmp_path: Path) -> None:
+    """The shipped bundle predates frontend.norm_window_s and loads with it off; one that sets
+    it gets it in the daemon's chain, which starts it afresh for every utterance."""
+    from edgevoice.bundle import write_manifest
+    from edgevoice.config import load_settings
+    from edgevoice.features import LogMel
+    from edgevoice.recognizer import Recognizer
+
+    bundle, _ = edited(tmp_path)
+    meta = dict(load_bundle(bundle).raw)
+    assert "norm_window_s" not in meta["frontend"]
+    assert load_bundle(bundle).frontend.norm_window_s == 0.0
+    meta.pop("files")
+    write_manifest(bundle, {**meta, "frontend": {**meta["frontend"], "norm_window_s": 0.5}})
+    loaded = load_bundle(bundle)
+    assert loaded.frontend.norm_window_s == 0.5
+    rec = Recognizer.open(*load_settings({"bundle": str(bundle)}, "test"), loaded)
+    first, second = digit_clip("3_george_1"), digit_clip("7_jackson_2")
+    rec.accept((first * 32767).astype(np.int16))
+    rec.finish()
+    features = rec.frontend.process(second)
+    assert np.array_equal(features, LogMel(loaded.frontend).compute(second))
+    off = LogMel(load_bundle(DEFAULT_BUNDLE).frontend).compute(second)
+    assert features.shape == off.shape and np.abs(features - off)[-10:].mean() > 0.2
 
 
 def test_sections_that_disagree_are_named_with_their_lines(tmp_path: Path) -> None:

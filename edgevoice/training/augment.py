@@ -12,7 +12,7 @@ import numpy as np
 
 from edgevoice.audio import resample
 from edgevoice.errors import BuildError
-from edgevoice.features import LogMelSettings, hz_to_mel, mel_to_hz
+from edgevoice.features import LogMelSettings, hz_to_mel, mel_to_hz, start_weight
 from edgevoice.training.recipe import FILE_KIND, AugmentSettings
 
 # Mapping of recording name (file stem) -> samples at the model's rate.
@@ -196,12 +196,21 @@ def vtlp(feats: np.ndarray, settings: LogMelSettings, factor: float) -> np.ndarr
     up, as a shorter vocal tract would; tempo and pitch are untouched.
     """
     lower, frac = warp_indices(settings, factor)
-    mean = np.asarray(settings.mean, np.float32) if settings.mean else np.float32(0.0)
+    mean = np.asarray(settings.mean or (0.0,) * settings.n_mels, np.float32)
     std = np.maximum(np.asarray(settings.std, np.float32), 1e-3) if settings.std else \
         np.float32(1.0)
-    raw = feats * std + mean
-    warped = raw[:, lower] * (1.0 - frac) + raw[:, lower + 1] * frac
-    return ((warped - mean) / std).astype(np.float32)
+
+    def warp(raw: np.ndarray) -> np.ndarray:
+        return raw[..., lower] * (1.0 - frac) + raw[..., lower + 1] * frac
+
+    if not settings.norm_window_s:
+        return ((warp(feats * std + mean) - mean) / std).astype(np.float32)
+    # After the running mean (features.RunningMean), feats * std is the energies less their
+    # running mean. Both the warp and the running mean are linear, so warping that is exact
+    # but for where the running mean starts: at the global mean for the warped voice too, not
+    # at its warp. The difference fades as the running mean forgets its start.
+    fade = start_weight(settings.norm_alpha, len(feats))[:, None]
+    return ((warp(feats * std) + fade * (warp(mean) - mean)) / std).astype(np.float32)
 
 
 def spec_augment(feats: np.ndarray, rng: np.random.Generator, freq_masks: int, freq_width: int,

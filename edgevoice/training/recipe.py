@@ -179,6 +179,11 @@ class FrontendSettings:
     preemphasis: float = opt(0.97, "first-order high-pass coefficient, 0 disables", min=0,
                              max=1)
     floor: float = opt(1e-6, "added before log, avoids log(0) on digital silence", min=1e-12)
+    # An experiment against speaker and channel colouring, kept only if paired seeds show it
+    # helps (benchmarks/paired_seeds.py --b frontend.norm_window_s=2).
+    norm_window_s: float = opt(0.0, "subtract each band's running mean over about this many "
+                               "seconds of the utterance (a causal moving average); 0 = off",
+                               min=0, max=30)
 
 
 @dataclass(frozen=True)

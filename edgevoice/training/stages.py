@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +57,8 @@ DEPENDS["export"] = (*DEPENDS["evaluate"], "export")
 # Options added after work dirs were made: at their default they stay out of the fingerprints,
 # so the finished stages of a recipe that leaves them alone are not built again. Options that
 # change no stage's output (a size budget only warns) are never hashed.
-LATER_OPTIONS = ("data.synth_heldout", "export.lm_sentences", "train.init_from")
+LATER_OPTIONS = ("data.synth_heldout", "export.lm_sentences", "train.init_from",
+                 "frontend.norm_window_s")
 UNHASHED = ("quantize.max_kib",)
 INIT_WEIGHTS = "float_weights.npz"  # a bundle's float model, for train.init_from
 
@@ -293,7 +294,9 @@ def prepare_stage(work: Work) -> dict[str, Any]:
     r = work.recipe
     train, test, synth = work.banks()
     base = LogMelSettings(**asdict(r.frontend))
-    frontend = LogMel(base)
+    # The global statistics are of the features before the running mean (norm_window_s), which
+    # then starts from them at every utterance.
+    frontend = LogMel(replace(base, norm_window_s=0.0))
     rng = np.random.default_rng(0)
     feats = [frontend.compute(x)
              for x, _, _ in _take(compose(spoken(train, synth), rng, base.sample_rate), 300)]
@@ -325,8 +328,9 @@ def _init_statistics(work: Work, own: LogMelSettings) -> LogMelSettings:
     its weights then see the inputs they were trained on."""
     bundle, _ = work.init_bundle()
     theirs = bundle.frontend
-    if {**asdict(theirs), "mean": None, "std": None} != {**asdict(own), "mean": None,
-                                                         "std": None}:
+    # The statistics come before the running mean: norm_window_s may differ.
+    ignore = {"mean": None, "std": None, "norm_window_s": None}
+    if {**asdict(theirs), **ignore} != {**asdict(own), **ignore}:
         log.warning("prepare: %s has another frontend than this recipe; its weights start from "
                     "features they were not trained on", work.recipe.train.init_from)
         return own

@@ -75,6 +75,25 @@ def test_vtlp_moves_a_formant_like_a_shorter_or_longer_vocal_tract(factor: float
     assert np.allclose(warped, (A.vtlp(raw, plain, factor) - mean) / std, atol=1e-4)
 
 
+@pytest.mark.parametrize("factor", [0.88, 1.12])
+def test_vtlp_after_the_running_mean_is_the_running_mean_of_the_warped_voice(
+        factor: float) -> None:
+    """With frontend.norm_window_s on, the warped features are those the frontend would give
+    the warped voice: its running mean starts at the training mean, not at a warped one."""
+    from dataclasses import replace
+
+    from edgevoice.features import LogMel, LogMelSettings, RunningMean
+
+    off = LogMelSettings(mean=tuple(np.linspace(-11, -5, 40)), std=tuple(np.linspace(2, 4, 40)))
+    on = replace(off, norm_window_s=0.5)
+    x = _tone(1.0, 1000.0) + _tone(1.0, 300.0) * np.linspace(0, 1, RATE, dtype=np.float32)
+    expected = A.vtlp(LogMel(off).compute(x), off, factor)
+    RunningMean(40, on.norm_alpha)(expected)
+    warped = A.vtlp(LogMel(on).compute(x), on, factor)
+    assert warped.dtype == np.float32
+    assert np.allclose(warped, expected, atol=1e-4)
+
+
 def test_augmenter_warps_only_with_a_frontend_and_a_probability() -> None:
     from edgevoice.features import LogMelSettings
     from edgevoice.training.recipe import AugmentSettings

@@ -182,6 +182,25 @@ def test_a_resumed_stage_counts_the_time_of_every_leg(data: tuple[Path, Path], t
     assert 100.0 < second < 100.0 + first + 60
 
 
+def test_the_running_mean_leaves_the_global_statistics_alone(data: tuple[Path, Path],
+                                                             tmp_path: Path) -> None:
+    """prepare computes the global mean and std on the features before the running mean
+    (which starts from them), and hands frontend.norm_window_s on to the later stages; left
+    off, frontend.json is written as before it existed."""
+    import json
+
+    prepared = {}
+    for window in ("0", "2"):
+        work = tmp_path / f"work{window}"
+        args = _args(data, work, tmp_path / "bundle", "--set", f"frontend.norm_window_s={window}")
+        args[0] = "prepare"
+        assert main(args) == 0
+        prepared[window] = json.loads((work / "prepare" / "frontend.json").read_text())
+    off, on = prepared["0"], prepared["2"]
+    assert "norm_window_s" not in off and on.pop("norm_window_s") == 2.0
+    assert on == off and len(on["mean"]) == 40
+
+
 def test_per_tensor_quantization_is_smaller_with_one_scale_per_weight_tensor() -> None:
     from edgevoice.runtime import interpreter_class
     from edgevoice.training.model import build_model, streaming_shape
@@ -229,15 +248,21 @@ def test_bundle_ships_its_float_weights_and_a_recipe_fine_tunes_from_them(
     assert not skipped and len(loaded) == 10  # dw, pw, bn of the input and 2 blocks; logits
     again = weight_arrays(model)
     assert all(np.array_equal(again[k], arrays[k]) for k in arrays)
-    # A new vocabulary (a word the first model never learnt) starts from those weights.
+    # A new vocabulary (a word the first model never learnt) starts from those weights; with
+    # the frontend's running mean on, which the statistics come before (and the whole build
+    # runs with it: every stage, into the bundle).
     work2, out2 = tmp_path / "work", tmp_path / "bundle"
     caplog.set_level("INFO", logger="edgevoice.training")
     assert main(_args(data, work2, out2, "--set", f"train.init_from={out}", "--set",
-                      "synth.phrases=[zero, one, two, nine, 'yes']")) == 0
+                      "synth.phrases=[zero, one, two, nine, 'yes']", "--set",
+                      "frontend.norm_window_s=0.5")) == 0
     lines = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("train: 10 layers from ") for m in lines), lines
     assert any(m.startswith("prepare: normalisation statistics from ") for m in lines)
-    assert load_bundle(out2).frontend.mean == load_bundle(out).frontend.mean
+    first, tuned = load_bundle(out), load_bundle(out2)
+    assert tuned.frontend.mean == first.frontend.mean
+    assert tuned.frontend.norm_window_s == 0.5 and "norm_window_s" not in first.raw["frontend"]
+    assert tuned.metrics["accuracy"]["int8"]["clean"]["wer"] >= 0.0
 
 
 def test_init_from_a_bundle_that_cannot_serve_fails_in_one_line_before_any_stage(

@@ -240,8 +240,9 @@ def test_someone_must_be_held_out_and_only_one_kind(tmp_path: Path) -> None:
 
 def test_options_added_later_leave_the_fingerprints_of_older_work_dirs_alone(
         tmp_path: Path) -> None:
-    """At their defaults, data.synth_heldout and export.lm_sentences change no fingerprint:
-    a digits work dir made before they existed keeps its finished stages."""
+    """At their defaults, data.synth_heldout, export.lm_sentences, train.init_from and
+    frontend.norm_window_s change no fingerprint: a digits work dir made before they existed
+    keeps its finished stages."""
     import hashlib
     import json
 
@@ -252,6 +253,7 @@ def test_options_added_later_leave_the_fingerprints_of_older_work_dirs_alone(
     def before(stage: str) -> str:  # the fingerprint as it was computed before they existed
         d = recipe.to_dict()
         del d["data"]["synth_heldout"], d["export"]["lm_sentences"], d["train"]["init_from"]
+        del d["frontend"]["norm_window_s"]
         del d["quantize"]["max_kib"]  # never hashed: it only warns
         parts = {}
         for key in DEPENDS[stage]:
@@ -271,6 +273,24 @@ def test_options_added_later_leave_the_fingerprints_of_older_work_dirs_alone(
     assert [s for s in STAGES if phrases[s] != base[s]] == ["evaluate", "export"]
     held = prints(**{"data.synth_heldout": 0.2, "data.test_speakers": []})
     assert held["synth"] == base["synth"] and held["prepare"] != base["prepare"]
+    normed = prints(**{"frontend.norm_window_s": 2})
+    assert [s for s in STAGES if normed[s] != base[s]] == list(STAGES[1:])  # all but synth
+
+
+def test_the_running_mean_window_is_set_like_any_frontend_option(tmp_path: Path) -> None:
+    import argparse
+
+    from edgevoice.training.cli import _overrides
+
+    args = argparse.Namespace(set=["frontend.norm_window_s=2"], fsdd=None, out=None,
+                              work_dir=None)
+    r = load_recipe(DEFAULT_RECIPE, _overrides(args))
+    assert r.frontend.norm_window_s == 2.0
+    assert load_recipe(DEFAULT_RECIPE).frontend.norm_window_s == 0.0  # off unless asked for
+    _, msg = _refused(tmp_path, "frontend:\n  n_mels: 40\n  norm_window_s: -0.5\n")
+    assert "line 3: frontend.norm_window_s: -0.5 is outside the allowed range 0..30" in msg
+    with pytest.raises(BuildError, match="frontend.norm_window_s: 31.0 is outside the allowed"):
+        load_recipe(DEFAULT_RECIPE, {"frontend.norm_window_s": 31})
 
 
 def test_the_phrases_template_validates_and_fits_the_digits_build_time() -> None:
