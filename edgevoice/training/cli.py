@@ -127,10 +127,10 @@ def _run(args: argparse.Namespace) -> None:
         # Also when the stage was up to date: the figures of the run that is there.
         print(summary(json.loads((work.root / "evaluate" / "metrics.json").read_text())))
     if args.command in ("recipe", "export"):
-        from edgevoice.training.realdata import summary
+        from edgevoice.training.realdata import summary as real_data_summary
 
         print(f"bundle written to {recipe.export.out}")
-        print(summary(work.real_data()))  # what the figures are worth on strangers
+        print(real_data_summary(work.real_data()))  # what the figures are worth on strangers
 
 
 def main(argv: list[str] | None = None) -> int:

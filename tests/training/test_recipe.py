@@ -48,7 +48,8 @@ def test_an_empty_set_value_clears_an_option_and_bad_ones_are_named() -> None:
 
     from edgevoice.training.cli import _overrides
 
-    args = argparse.Namespace(set=["train.init_from=", "train.steps= 7"], fsdd=None, out=None, work_dir=None)
+    args = argparse.Namespace(set=["train.init_from=", "train.steps= 7"], fsdd=None, out=None,
+                              work_dir=None)
     over = _overrides(args)
     assert over == {"train.init_from": "", "train.steps": 7}
     commands = DEFAULT_RECIPE.parent / "commands.yaml"
