@@ -46,6 +46,9 @@ STOP_FLUSH_SECONDS = 5.0  # delivery allowed after a stop signal (a second signa
 EXIT_SOURCE_FAILED, EXIT_UNDELIVERED, EXIT_AUDIO_DROPPED = 2, 3, 4
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+
 class Stopped(BaseException):  # noqa: N818 - like KeyboardInterrupt, not an error
     """A stop signal arrived while the daemon was starting (a FIFO waiting for its writer, a
     model loading): start-up is abandoned, like KeyboardInterrupt, not an `except Exception`."""
@@ -185,7 +188,28 @@ class Daemon:
         finally:
             self._starting = False
 
+    def _hold_stop_signals(self) -> list[int] | None:
+        """Block the stop signals in this (main) thread while start-up starts threads (paho's,
+        a sink's): they inherit the block and keep it, so the kernel can deliver a stop signal
+        only to this thread, where it interrupts a FIFO's open(); delivered to another thread
+        it would leave that open() waiting for a writer. The old mask, to restore."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return list(signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS))
+
     def _start(self) -> None:
+        held = self._hold_stop_signals()
+        try:
+            bundle = self._build()
+        finally:
+            if held is not None:  # a signal that came meanwhile is delivered here, now
+                signal.pthread_sigmask(signal.SIG_SETMASK, held)
+        self.source.open()
+        log.info("model %s", bundle.describe())
+        notify(self.registry.hook.on_startup, config=self.settings)
+
+    def _build(self) -> Bundle:
+        """Sinks (opened), pipeline and source (not yet opened)."""
         bundle = self._load_bundle(self.settings)
         ctx = stage_context(self.settings, bundle, self.commands)
         for choice in self.settings.sinks:
@@ -201,9 +225,7 @@ class Daemon:
         self.pipeline = Pipeline(self.settings, self.registry, bundle, [self.tally, *self.sinks],
                                  ctx=ctx)
         self.source = build(self.settings.source, self.registry, ctx)
-        self.source.open()
-        log.info("model %s", bundle.describe())
-        notify(self.registry.hook.on_startup, config=self.settings)
+        return bundle
 
     def _load_bundle(self, settings: Settings) -> Bundle:
         models = settings.core.models_dir
