@@ -1,4 +1,6 @@
-"""Model bundles: a directory with model.tflite, bundle.yaml, optional lm.arpa and MODEL_CARD.md.
+"""Model bundles: a directory with model.tflite, bundle.yaml, optional lm.arpa, MODEL_CARD.md and
+metrics.json (the evaluation figures, read only when asked for: parsing them at every start of
+the daemon cost it about 30 ms).
 
 `load_bundle` reads bundle.yaml with the one validator (`edgevoice.options`: every problem at
 once, with its YAML path and line) and refuses a bundle whose files do not match the sha256
@@ -11,6 +13,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ log = logging.getLogger("edgevoice.bundle")
 
 BUNDLE_FORMAT = 1
 BUNDLE_FILE = "bundle.yaml"
+METRICS_FILE = "metrics.json"
 BUILTIN_PREFIX = "builtin:"
 BUILTIN_DIR = Path(__file__).parent / "models"
 DEFAULT_BUNDLE = "builtin:digits"
@@ -60,8 +64,23 @@ class Bundle:
     streaming: StreamingSpec
     lm_file: Path | None = None
     decoder: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics_file: Path | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+
+    @cached_property
+    def metrics(self) -> dict[str, Any]:
+        """The figures from evaluation: metrics.json (hashed under `files` like every file of
+        the bundle), or bundle.yaml's own `metrics` in a bundle exported before they moved."""
+        if self.metrics_file is None:
+            return dict(self.raw.get("metrics") or {})
+        try:
+            data = json.loads(self.metrics_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise BundleError(f"{self.metrics_file}: cannot read the evaluation figures "
+                              f"({getattr(exc, 'strerror', None) or exc})") from None
+        if not isinstance(data, dict):
+            raise BundleError(f"{self.metrics_file}: expected a JSON object of figures")
+        return data
 
     def describe(self) -> str:
         lm = f", LM {self.lm_file.name}" if self.lm_file else ""
@@ -151,7 +170,8 @@ class Manifest:
     denoise: dict[str, Any] | None = opt(None, "the denoiser the model was trained behind")
     lm: LMSection | None = opt(None, "the word language model, if any")
     training: dict[str, Any] | None = opt(None, "the command and recipe it was built with")
-    metrics: dict[str, Any] | None = opt(None, "figures from evaluation")
+    metrics: dict[str, Any] | None = opt(None, "figures from evaluation, in a bundle "
+                                         f"exported before they moved to {METRICS_FILE}")
     credits: tuple[str, ...] = opt((), "data and engines it owes")
     build_time: dict[str, Any] | None = opt(None, "seconds per build stage")
     files: dict[str, str] = opt(REQUIRED, "sha256 of every file of the bundle")
@@ -209,7 +229,7 @@ def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool =
                                 stride=m.model.stride),
         lm_file=path / lm if lm else None,
         decoder=dict(m.decoder or {}),
-        metrics=dict(m.metrics or {}),
+        metrics_file=path / METRICS_FILE if METRICS_FILE in m.files else None,
         raw=meta,
     )
 
@@ -295,6 +315,12 @@ def verify_files(path: Path, files: dict[str, str]) -> None:
                 f"{f}: sha256 mismatch (bundle says {str(digest)[:12]}…, file is {actual[:12]}…); "
                 "the bundle is corrupt or was edited: copy it again or rebuild it"
             )
+
+
+def write_metrics(path: Path, metrics: dict[str, Any]) -> Path:
+    """Write a bundle's evaluation figures as `Bundle.metrics` reads them (METRICS_FILE)."""
+    path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
 
 
 def write_manifest(path: Path, meta: dict[str, Any]) -> Path:

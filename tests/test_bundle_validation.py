@@ -158,3 +158,33 @@ def test_a_rebuilt_manifest_verifies(tmp_path: Path) -> None:
     meta.pop("files")
     write_manifest(bundle, {**meta, "version": "1.1"})
     assert load_bundle(bundle).version == "1.1"
+
+
+def test_the_figures_live_beside_bundle_yaml_and_are_read_when_asked_for(tmp_path: Path) -> None:
+    import json
+
+    from edgevoice.bundle import METRICS_FILE
+
+    bundle, manifest = edited(tmp_path)
+    assert "metrics" not in load_bundle(bundle).raw  # the daemon's start does not parse them
+    figures = json.loads((bundle / METRICS_FILE).read_text(encoding="utf-8"))
+    assert load_bundle(bundle).metrics == figures
+    assert figures["strangers"]  # the held-out strangers' figures are among them
+    (bundle / METRICS_FILE).write_text(json.dumps({**figures, "test_utterances": 1}))
+    with pytest.raises(BundleError, match=f"{METRICS_FILE}: sha256 mismatch"):
+        load_bundle(bundle)  # hashed under `files` like the model
+
+
+def test_a_bundle_with_its_figures_in_bundle_yaml_still_reads_them(tmp_path: Path) -> None:
+    """Bundles exported before the figures moved to metrics.json keep them in bundle.yaml."""
+    from edgevoice.bundle import METRICS_FILE, write_manifest
+
+    bundle, _ = edited(tmp_path)
+    old = load_bundle(bundle)
+    figures = old.metrics
+    (bundle / METRICS_FILE).unlink()
+    meta = dict(old.raw)
+    meta.pop("files")
+    write_manifest(bundle, {**meta, "metrics": figures})
+    legacy = load_bundle(bundle)
+    assert legacy.metrics_file is None and legacy.metrics == figures

@@ -1,4 +1,5 @@
-"""Bundle export: model.tflite, bundle.yaml, optional lm.arpa and MODEL_CARD.md, written atomically.
+"""Bundle export: model.tflite, bundle.yaml, metrics.json, optional lm.arpa and MODEL_CARD.md,
+written atomically.
 
 Files go to a temporary sibling directory that replaces the target only when complete, so a
 failed export never leaves a half-written bundle where the daemon looks for one.

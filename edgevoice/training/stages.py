@@ -351,6 +351,7 @@ def _take(gen: Any, n: int) -> list:
 
 
 def export_stage(work: Work) -> dict[str, Any]:
+    from edgevoice.bundle import METRICS_FILE, write_metrics
     from edgevoice.training.export import credits_for, model_card, write_bundle
     from edgevoice.training.report import PLOT_FILE, plot_wer_by_snr
     from edgevoice.training.stages_model import float_weights
@@ -373,6 +374,9 @@ def export_stage(work: Work) -> dict[str, Any]:
     extra = {INIT_WEIGHTS: float_weights(work)} if r.export.float_weights else {}
     if plot:
         extra[PLOT_FILE] = plot
+    # The figures go beside bundle.yaml, not into it: the daemon parses bundle.yaml at every
+    # start and never needs them.
+    extra[METRICS_FILE] = write_metrics(work.dir("export") / METRICS_FILE, meta.pop("metrics"))
     out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
                        meta, card, lm_file, extra)
     return {"bundle": str(out), "lm": lm_file is not None}
