@@ -88,6 +88,41 @@ def test_run_on_a_fifo_without_writer_stops_on_sigterm(tmp_path, bundle_dir, bro
     assert recorder.wait_for("status", 2)[-1]["state"] == "offline"
 
 
+def blocked_signals(pid: int, tid: int) -> set[int]:
+    """The signals thread `tid` of process `pid` blocks (SigBlk in /proc, a hex bit mask)."""
+    status = Path(f"/proc/{pid}/task/{tid}/status").read_text()
+    mask = int(next(line.split()[1] for line in status.splitlines()
+                    if line.startswith("SigBlk:")), 16)
+    return {n for n in range(1, 65) if mask >> (n - 1) & 1}
+
+
+def test_only_the_main_thread_can_take_a_stop_signal_while_a_fifo_waits(
+        tmp_path, bundle_dir, broker, recorder) -> None:
+    """The kernel gives a process's signal to any thread that does not block it. Were it given
+    to the MQTT client's thread, the main thread would stay in the FIFO's open() and SIGTERM
+    would go unheard (the race behind a 1-in-20 hang of the test above): every thread the
+    daemon starts blocks the stop signals, so the main thread alone can take them."""
+    fifo = tmp_path / "in.wav"
+    os.mkfifo(fifo)
+    cfg = config(tmp_path, bundle_dir, sinks=[{"name": "mqtt", "broker": broker.url}])
+    proc = cli("run", "--config", str(cfg), "--input", str(fifo))
+    stop = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
+    try:
+        assert recorder.wait_for("status")[-1]["state"] == "online"
+        deadline = time.monotonic() + 10  # the sink is up; the main thread unblocks, then opens
+        while stop & blocked_signals(proc.pid, proc.pid):
+            assert time.monotonic() < deadline, "the main thread still blocks the stop signals"
+            time.sleep(0.01)
+        others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+        assert others, "the MQTT sink runs a thread of its own"
+        for tid in others:
+            assert stop <= blocked_signals(proc.pid, tid), tid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = finish(proc, 10)
+    assert code == SIGTERM_EXIT, err
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_transcribe_on_a_fifo_without_writer_stops_on_a_signal(tmp_path, bundle_dir, signum
                                                                 ) -> None:
