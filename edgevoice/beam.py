@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -79,6 +79,11 @@ class BeamOptions:
     nbest: int = opt(5, "hypotheses in the n-best list", min=1)
     reject_threshold: float = opt(0.0, "results with a confidence below this are marked "
                                   "rejected", min=0, max=1)
+    utterance_confidence: Literal["least", "mean"] = opt(
+        "least", 'a result\'s confidence: "least" (its least sure word, and its posterior: '
+        'one doubtful word makes the whole doubtful, as a command should) or "mean" (the '
+        "geometric mean of its words' confidences: a long digit string is not rejected for one "
+        "unsure digit, an unknown word still is)")
 
 
 class _Prefix:
@@ -426,7 +431,8 @@ class BeamDecoder:
                 bonus += self.options.alpha * self.lm.end(state)
             finals.append((score + bonus, tuple(_span(w, last) for w, last in words)))
         result = rank_hypotheses(finals, self.ctx.frame_seconds, self.options.nbest,
-                                 self.options.reject_threshold)
+                                 self.options.reject_threshold,
+                                 self.options.utterance_confidence == "mean")
         self.reset()
         return result
 

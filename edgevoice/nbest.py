@@ -6,7 +6,10 @@ of the posteriors of hypotheses holding the same word at about the same time (an
 approximation of a lattice word posterior); its confidence is the smaller of that and its
 acoustic score (geometric mean of its characters' peak posteriors), which catches doubt the
 beam never saw because the alternatives were pruned. A hypothesis' confidence is the smaller
-of its posterior and its least confident word.
+of its posterior and its least confident word, or (`mean`) the geometric mean of its words'
+confidences: the posterior of a long string spreads over the strings that differ from it in
+one word, and so does the least sure of many words, so a threshold that rejects unknown words
+said alone rejected half the connected digit strings said in quiet.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ Span = tuple[str, int, int, float]
 
 
 def rank_hypotheses(finals: Sequence[tuple[float, tuple[Span, ...]]], frame_seconds: float,
-                    nbest: int, reject_threshold: float) -> DecodeResult:
+                    nbest: int, reject_threshold: float, mean: bool = False) -> DecodeResult:
     merged: dict[str, tuple[float, tuple[Span, ...]]] = {}
     for score, spans_ in finals:
         words = _in_order(spans_)
@@ -46,11 +49,18 @@ def rank_hypotheses(finals: Sequence[tuple[float, tuple[Span, ...]]], frame_seco
     hyps = []
     for i, (text, (score, words)) in enumerate(ranked[:nbest]):
         ws = tuple(_word(w, spans, post, frame_seconds) for w in words)
-        conf = min([post[i], *(w.confidence for w in ws)])
+        conf = _mean_confidence(ws) if mean and ws else min([post[i], *(w.confidence for w in ws)])
         hyps.append(Hypothesis(text, conf, score, ws))
     best = hyps[0]
     return DecodeResult(best.text, best.confidence, best.words, tuple(hyps),
                         rejected=best.confidence < reject_threshold)
+
+
+def _mean_confidence(words: Sequence[Word]) -> float:
+    """Geometric mean of the words' confidences (0 if any is 0)."""
+    if min(w.confidence for w in words) <= 0.0:
+        return 0.0
+    return math.exp(sum(math.log(w.confidence) for w in words) / len(words))
 
 
 def _in_order(words: tuple[Span, ...]) -> tuple[Span, ...]:

@@ -227,6 +227,23 @@ def test_confidence_and_rejection(ctx):
     assert not decode(ctx, doubtful, lm="none").rejected  # threshold 0: never
 
 
+def test_a_mean_confidence_keeps_a_string_for_one_unsure_word_but_not_that_word_alone(ctx):
+    unsure_o = [{"o": 0.5, "i": 0.5}]  # "tom" or "tim"
+    doubtful = logprobs(spell("call t") + unsure_o + ["-"] + spell("m"))
+    least = decode(ctx, doubtful, lm="none", reject_threshold=0.6)
+    mean = decode(ctx, doubtful, lm="none", reject_threshold=0.6, utterance_confidence="mean")
+    assert least.rejected and not mean.rejected and mean.text == least.text
+    call, name = mean.words
+    assert name.confidence < 0.6 < call.confidence
+    assert mean.confidence == pytest.approx((call.confidence * name.confidence) ** 0.5)
+    alone = logprobs(spell("t") + unsure_o + ["-"] + spell("m"))
+    assert decode(ctx, alone, lm="none", reject_threshold=0.6,
+                  utterance_confidence="mean").rejected
+    silence = logprobs(["-"] * 6)  # no words: its posterior, as with "least"
+    assert decode(ctx, silence, lm="none", utterance_confidence="mean") == decode(
+        ctx, silence, lm="none")
+
+
 def test_partial_is_a_prefix_of_the_final_result(ctx, digits_lm):
     lp = logprobs(spell("three one four one five nine"))
     dec = BeamDecoder(BeamOptions(lm=str(digits_lm)), ctx)
