@@ -30,8 +30,9 @@ def load_default_bundle(spec: str = "builtin:digits"):
 def heldout_speakers(bundle) -> tuple[str, ...]:
     """The speakers the bundle was not trained on (from its manifest, else the recipe)."""
     raw = bundle.raw if bundle is not None else {}
+    metrics = bundle.metrics if bundle is not None else {}
     for key in ("test_speakers", "heldout_speakers"):
-        for section in (raw, raw.get("training") or {}, raw.get("metrics") or {}):
+        for section in (raw, raw.get("training") or {}, metrics):
             if isinstance(section, dict) and section.get(key):
                 return tuple(section[key])
     from edgevoice.training.recipe import DataSettings

@@ -101,7 +101,7 @@ def base_wavs() -> list[bytes]:
 def mutated_bundle(where: Path, rng: random.Random) -> tuple[Path, str]:
     """A copy of the digits bundle with one file mutated and its sha256 re-recorded."""
     shutil.copytree(BUNDLE, where)
-    name = rng.choice(["bundle.yaml", "model.tflite", "lm.arpa"])
+    name = rng.choice(["bundle.yaml", "model.tflite", "lm.arpa", "metrics.json"])
     target = where / name
     old = target.read_bytes()
     new = mutate(old, rng)

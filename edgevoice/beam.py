@@ -82,8 +82,8 @@ class BeamOptions:
     utterance_confidence: Literal["least", "mean"] = opt(
         "least", 'a result\'s confidence: "least" (its least sure word, and its posterior: '
         'one doubtful word makes the whole doubtful, as a command should) or "mean" (the '
-        "geometric mean of its words' confidences: a long digit string is not rejected for one "
-        "unsure digit, an unknown word still is)")
+        "geometric mean of its words' confidences, without the posterior: a long digit string "
+        "is not rejected for one unsure digit, an unknown word still is)")
 
 
 class _Prefix:
@@ -432,7 +432,7 @@ class BeamDecoder:
             finals.append((score + bonus, tuple(_span(w, last) for w, last in words)))
         result = rank_hypotheses(finals, self.ctx.frame_seconds, self.options.nbest,
                                  self.options.reject_threshold,
-                                 self.options.utterance_confidence == "mean")
+                                 mean=self.options.utterance_confidence == "mean")
         self.reset()
         return result
 

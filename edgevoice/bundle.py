@@ -1,6 +1,6 @@
 """Model bundles: a directory with model.tflite, bundle.yaml, optional lm.arpa, MODEL_CARD.md and
 metrics.json (the evaluation figures, read only when asked for: parsing them at every start of
-the daemon cost it about 30 ms).
+the daemon cost it about 37 ms).
 
 `load_bundle` reads bundle.yaml with the one validator (`edgevoice.options`: every problem at
 once, with its YAML path and line) and refuses a bundle whose files do not match the sha256
@@ -77,9 +77,11 @@ class Bundle:
             data = json.loads(self.metrics_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise BundleError(f"{self.metrics_file}: cannot read the evaluation figures "
-                              f"({getattr(exc, 'strerror', None) or exc})") from None
+                              f"({getattr(exc, 'strerror', None) or exc}): copy the bundle "
+                              "again or rebuild it") from None
         if not isinstance(data, dict):
-            raise BundleError(f"{self.metrics_file}: expected a JSON object of figures")
+            raise BundleError(f"{self.metrics_file}: expected a JSON object of figures, got "
+                              f"{type(data).__name__}: copy the bundle again or rebuild it")
         return data
 
     def describe(self) -> str:
@@ -187,8 +189,8 @@ def load_bundle(spec: str | Path, models_dir: Path | None = None, verify: bool =
     if not manifest.exists():
         raise BundleError(f"{path}: not a model bundle (no {BUNDLE_FILE})")
     try:
-        # libyaml's safe loader where PyYAML has it: the evaluation figures make bundle.yaml
-        # long, and the pure-Python parser would add a quarter of a second to every start.
+        # libyaml's safe loader where PyYAML has it: the pure-Python parser is several times
+        # slower, and a user's bundle may still carry its figures in bundle.yaml.
         loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
         meta, lines = load_yaml(manifest.read_text(encoding="utf-8"), loader)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

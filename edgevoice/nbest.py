@@ -7,9 +7,12 @@ approximation of a lattice word posterior); its confidence is the smaller of tha
 acoustic score (geometric mean of its characters' peak posteriors), which catches doubt the
 beam never saw because the alternatives were pruned. A hypothesis' confidence is the smaller
 of its posterior and its least confident word, or (`mean`) the geometric mean of its words'
-confidences: the posterior of a long string spreads over the strings that differ from it in
-one word, and so does the least sure of many words, so a threshold that rejects unknown words
-said alone rejected half the connected digit strings said in quiet.
+confidences, without the posterior: the posterior of a long string spreads over the strings
+that differ from it in one word, and the least sure of many words is low, so a threshold that
+rejects unknown words said alone rejected a quarter of the connected digit strings said in
+quiet. A word's posterior sums every hypothesis holding it, so a single word's `mean`
+confidence can be higher than its `least` one (doubt between "five" and "five five" is
+not seen).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ Span = tuple[str, int, int, float]
 
 
 def rank_hypotheses(finals: Sequence[tuple[float, tuple[Span, ...]]], frame_seconds: float,
-                    nbest: int, reject_threshold: float, mean: bool = False) -> DecodeResult:
+                    nbest: int, reject_threshold: float, *, mean: bool = False
+                    ) -> DecodeResult:
     merged: dict[str, tuple[float, tuple[Span, ...]]] = {}
     for score, spans_ in finals:
         words = _in_order(spans_)

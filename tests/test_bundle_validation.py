@@ -188,3 +188,18 @@ def test_a_bundle_with_its_figures_in_bundle_yaml_still_reads_them(tmp_path: Pat
     write_manifest(bundle, {**meta, "metrics": figures})
     legacy = load_bundle(bundle)
     assert legacy.metrics_file is None and legacy.metrics == figures
+
+
+@pytest.mark.parametrize("text, problem", [("{\"wer\": ", "cannot read the evaluation figures"),
+                                           ("[1, 2]", "expected a JSON object of figures")])
+def test_unreadable_figures_are_named_when_asked_for(tmp_path: Path, text: str,
+                                                     problem: str) -> None:
+    """Without verification (the sha256 would catch it first) a broken metrics.json does not
+    stop the model loading, and asking for the figures says which file and what to do."""
+    from edgevoice.bundle import METRICS_FILE
+
+    bundle, _ = edited(tmp_path)
+    (bundle / METRICS_FILE).write_text(text)
+    loaded = load_bundle(bundle, verify=False)
+    with pytest.raises(BundleError, match=f"{METRICS_FILE}: {problem}.*rebuild it"):
+        _ = loaded.metrics

@@ -116,7 +116,10 @@ def test_only_the_main_thread_can_take_a_stop_signal_while_a_fifo_waits(
         others = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
         assert others, "the MQTT sink runs a thread of its own"
         for tid in others:
-            assert stop <= blocked_signals(proc.pid, tid), tid
+            try:
+                assert stop <= blocked_signals(proc.pid, tid), tid
+            except FileNotFoundError:  # a short-lived thread ended meanwhile
+                continue
     finally:
         proc.send_signal(signal.SIGTERM)
         code, _, err = finish(proc, 10)

@@ -24,7 +24,7 @@ STAGE_HELP = {
     "quantize": "convert to a full-INT8 TFLite model",
     "evaluate": "WER/CER, phrase accuracy and wrong commands of float, pruned and INT8 models, "
                 "size, MACs, latency",
-    "export": "write the bundle (model.tflite, bundle.yaml, lm.arpa, MODEL_CARD.md)",
+    "export": "write the bundle (model.tflite, bundle.yaml, metrics.json, lm.arpa, MODEL_CARD.md)",
 }
 
 

@@ -188,9 +188,9 @@ def _limits(recipe: dict[str, Any], m: dict[str, Any], real_data: dict[str, Any]
                           "Words outside the training data") + " are not rejected."
     if digits:
         return trained + ("Other words, noise and clicks were trained to yield nothing, yet "
-                          "some still come out as digits (the false outputs above); a decoder "
-                          "reject_threshold trades digits for fewer of them (the trade-off "
-                          "table).")
+                          "some still come out as digits (the false outputs above); the "
+                          "decoder's reject_threshold trades digits for fewer of them (the "
+                          "trade-off table).")
     return trained + ("Other words, noise and clicks were trained to yield nothing, yet some "
                       "still come out as one of the vocabulary (the false outputs above); a "
                       "decoder reject_threshold trades missed commands for fewer of them.")
