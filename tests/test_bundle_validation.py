@@ -57,7 +57,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 
 def test_a_negative_running_mean_window_is_named_with_its_line(tmp_path: Path) -> None:
-    bundle, manifest = edited(tmp_path, ("  n_mels: 40", "  n_mels: 40\n  norm_window_s: -1"))
+    bundle, manifest = edited(tmp_path, ("  norm_window_s: 1.0", "  norm_window_s: -1"))
     with pytest.raises(BundleError) as err:
         load_bundle(bundle)
     line = line_of(manifest, "  norm_window_s: -1")
@@ -67,19 +67,23 @@ def test_a_negative_running_mean_window_is_named_with_its_line(tmp_path: Path) -
 
 def test_the_daemon_runs_the_running_mean_of_a_bundle_and_restarts_it_per_utterance(
         tmp_path: Path) -> None:
-    """The shipped bundle predates frontend.norm_window_s and loads with it off; one that sets
-    it gets it in the daemon's chain, which starts it afresh for every utterance."""
+    """The shipped bundle sets frontend.norm_window_s; one from before the option (no key)
+    loads with it off. The daemon's chain runs it and starts it afresh for every utterance."""
     from edgevoice.bundle import write_manifest
     from edgevoice.config import load_settings
     from edgevoice.features import LogMel
     from edgevoice.recognizer import Recognizer
 
     bundle, _ = edited(tmp_path)
-    meta = dict(load_bundle(bundle).raw)
-    assert "norm_window_s" not in meta["frontend"]
-    assert load_bundle(bundle).frontend.norm_window_s == 0.0
+    loaded = load_bundle(bundle)
+    assert loaded.frontend.norm_window_s == 1.0
+    meta = dict(loaded.raw)
     meta.pop("files")
-    write_manifest(bundle, {**meta, "frontend": {**meta["frontend"], "norm_window_s": 0.5}})
+    older = {k: v for k, v in meta["frontend"].items() if k != "norm_window_s"}
+    write_manifest(bundle, {**meta, "frontend": older})
+    off_settings = load_bundle(bundle).frontend
+    assert off_settings.norm_window_s == 0.0
+    write_manifest(bundle, {**meta, "frontend": {**older, "norm_window_s": 0.5}})
     loaded = load_bundle(bundle)
     assert loaded.frontend.norm_window_s == 0.5
     rec = Recognizer.open(*load_settings({"bundle": str(bundle)}, "test"), loaded)
@@ -88,7 +92,7 @@ def test_the_daemon_runs_the_running_mean_of_a_bundle_and_restarts_it_per_uttera
     rec.finish()
     features = rec.frontend.process(second)
     assert np.array_equal(features, LogMel(loaded.frontend).compute(second))
-    off = LogMel(load_bundle(DEFAULT_BUNDLE).frontend).compute(second)
+    off = LogMel(off_settings).compute(second)
     assert features.shape == off.shape and np.abs(features - off)[-10:].mean() > 0.2
 
 

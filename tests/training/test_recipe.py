@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from edgevoice.errors import BuildError
-from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
+from edgevoice.training.recipe import DEFAULT_RECIPE, Recipe, load_recipe
 
 
 def _refused(tmp_path: Path, text: str) -> tuple[Path, str]:
@@ -243,13 +243,13 @@ def test_options_added_later_leave_the_fingerprints_of_older_work_dirs_alone(
         tmp_path: Path) -> None:
     """At their defaults, data.synth_heldout, export.lm_sentences, train.init_from and
     frontend.norm_window_s change no fingerprint: a digits work dir made before they existed
-    keeps its finished stages."""
+    (the running mean off, as the recipe had it then) keeps its finished stages."""
     import hashlib
     import json
 
     from edgevoice.training.stages import DEPENDS, STAGES, Work
 
-    recipe = load_recipe(DEFAULT_RECIPE)
+    recipe = load_recipe(DEFAULT_RECIPE, {"frontend.norm_window_s": 0.0})
 
     def before(stage: str) -> str:  # the fingerprint as it was computed before they existed
         d = recipe.to_dict()
@@ -287,7 +287,8 @@ def test_the_running_mean_window_is_set_like_any_frontend_option(tmp_path: Path)
                               work_dir=None)
     r = load_recipe(DEFAULT_RECIPE, _overrides(args))
     assert r.frontend.norm_window_s == 2.0
-    assert load_recipe(DEFAULT_RECIPE).frontend.norm_window_s == 0.0  # off unless asked for
+    assert Recipe().frontend.norm_window_s == 0.0  # off unless a recipe asks for it
+    assert load_recipe(DEFAULT_RECIPE).frontend.norm_window_s == 1.0  # as the digits one does
     _, msg = _refused(tmp_path, "frontend:\n  n_mels: 40\n  norm_window_s: -0.5\n")
     assert "line 3: frontend.norm_window_s: -0.5 is outside the allowed range 0..30" in msg
     with pytest.raises(BuildError, match="frontend.norm_window_s: 31.0 is outside the allowed"):
