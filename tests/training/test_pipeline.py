@@ -258,6 +258,8 @@ def test_bundle_ships_its_float_weights_and_a_recipe_fine_tunes_from_them(
                       "frontend.norm_window_s=0.5")) == 0
     lines = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("train: 10 layers from ") for m in lines), lines
+    assert any("was trained with frontend.norm_window_s 1, this recipe uses 0.5: set "
+               "frontend.norm_window_s: 1" in m for m in lines), lines  # said, not refused
     assert any(m.startswith("prepare: normalisation statistics from ") for m in lines)
     first, tuned = load_bundle(out), load_bundle(out2)
     assert tuned.frontend.mean == first.frontend.mean
