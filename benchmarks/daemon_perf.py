@@ -123,7 +123,10 @@ def memory(wav: Path, bundle: str, broker: Broker, decoder: str) -> tuple[float,
     return peak_kib / 1024, info["tf"]
 
 
-def startup(tmp: Path, bundle: str, runs: int = 9) -> tuple[float, float, float]:
+STARTUP_RUNS = 9  # timed starts, after one that compiles the bytecode
+
+
+def startup(tmp: Path, bundle: str, runs: int = STARTUP_RUNS) -> tuple[float, float, float]:
     """Median seconds from process start to READY=1 on NOTIFY_SOCKET (stdin source), and the
     median of what the daemon's own "ready in" log line says, both with Python's bytecode
     cached as on any start of an installed daemon but its first; and the seconds of that first
@@ -244,10 +247,10 @@ def main() -> None:
                       f"{str(tf):>12}   from VAD end: "
                       f"{_summary(vad)}; from last word's true end: {_summary(true)}"
                       f"   ({n} transcripts in the RTF run)")
-            runs = 9
-            ready, logged, cold = startup(tmp, args.bundle, runs)
-            print(f"start-up to READY=1 (median of {runs}, bytecode cached): {ready:.3f} s (the "
-                  f"daemon logs 'ready in' {logged:.3f} s); a start that compiles every module "
+            ready, logged, cold = startup(tmp, args.bundle)
+            print(f"start-up to READY=1 (median of {STARTUP_RUNS}, bytecode cached): "
+                  f"{ready:.3f} s (the daemon logs 'ready in' {logged:.3f} s); a start that "
+                  "compiles every module "
                   f"it imports, numpy's and Python's too (worst case): {cold:.3f} s")
             print(f"targets: RTF <= 0.01 (CPU <= 2.0 ms/s), RSS <= 64 MiB, no TensorFlow, "
                   f"ready <= 0.25 s, "

@@ -319,12 +319,6 @@ def verify_files(path: Path, files: dict[str, str]) -> None:
             )
 
 
-def write_metrics(path: Path, metrics: dict[str, Any]) -> Path:
-    """Write a bundle's evaluation figures as `Bundle.metrics` reads them (METRICS_FILE)."""
-    path.write_text(json.dumps(metrics, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path
-
-
 def write_manifest(path: Path, meta: dict[str, Any]) -> Path:
     """Write bundle.yaml for the files in `path`, recording the sha256 of each."""
     meta = dict(meta)

@@ -328,7 +328,12 @@ def _init_statistics(work: Work, own: LogMelSettings) -> LogMelSettings:
     its weights then see the inputs they were trained on."""
     bundle, _ = work.init_bundle()
     theirs = bundle.frontend
-    # The statistics come before the running mean: norm_window_s may differ.
+    if theirs.norm_window_s != own.norm_window_s:  # the layers learnt other features
+        log.warning("prepare: %s was trained with frontend.norm_window_s %g, this recipe uses "
+                    "%g: set frontend.norm_window_s: %g to start from the features it knows",
+                    work.recipe.train.init_from, theirs.norm_window_s, own.norm_window_s,
+                    theirs.norm_window_s)
+    # The statistics come before the running mean: they fit whatever norm_window_s is.
     ignore = {"mean": None, "std": None, "norm_window_s": None}
     if {**asdict(theirs), **ignore} != {**asdict(own), **ignore}:
         log.warning("prepare: %s has another frontend than this recipe; its weights start from "
@@ -351,7 +356,7 @@ def _take(gen: Any, n: int) -> list:
 
 
 def export_stage(work: Work) -> dict[str, Any]:
-    from edgevoice.bundle import METRICS_FILE, write_metrics
+    from edgevoice.bundle import METRICS_FILE
     from edgevoice.training.export import credits_for, model_card, write_bundle
     from edgevoice.training.report import PLOT_FILE, plot_wer_by_snr
     from edgevoice.training.stages_model import float_weights
@@ -359,7 +364,8 @@ def export_stage(work: Work) -> dict[str, Any]:
     r = work.recipe
     work.need("evaluate")
     meta = bundle_meta(work)
-    meta["metrics"] = json.loads((work.root / "evaluate" / "metrics.json").read_text())
+    figures = work.root / "evaluate" / "metrics.json"
+    meta["metrics"] = json.loads(figures.read_text())
     chosen = meta["metrics"].get("reject", {}).get("threshold")
     if chosen is not None and meta["decoder"].get("name") == "beam":
         meta["decoder"].setdefault("reject_threshold", chosen)  # the recipe's own value wins
@@ -376,7 +382,8 @@ def export_stage(work: Work) -> dict[str, Any]:
         extra[PLOT_FILE] = plot
     # The figures go beside bundle.yaml, not into it: the daemon parses bundle.yaml at every
     # start and never needs them.
-    extra[METRICS_FILE] = write_metrics(work.dir("export") / METRICS_FILE, meta.pop("metrics"))
+    del meta["metrics"]
+    extra[METRICS_FILE] = figures
     out = write_bundle(r.export.out, (work.root / "quantize" / "model.tflite").read_bytes(),
                        meta, card, lm_file, extra)
     return {"bundle": str(out), "lm": lm_file is not None}

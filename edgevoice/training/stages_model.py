@@ -105,11 +105,6 @@ def _init_weights(work: Work, model: Any) -> None:
                          "and kernels with the bundle's training recipe)")
     log.info("train: %d layers from %s%s", len(loaded), work.recipe.train.init_from,
              f"; new weights for {', '.join(skipped)} (other shapes)" if skipped else "")
-    theirs, ours = bundle.frontend.norm_window_s, work.recipe.frontend.norm_window_s
-    if theirs != ours:  # the layers would start from features unlike those they learnt
-        log.warning("train: %s was trained with frontend.norm_window_s %g, this recipe uses "
-                    "%g: set frontend.norm_window_s: %g to start from the features it knows",
-                    work.recipe.train.init_from, theirs, ours, theirs)
 
 
 def float_weights(work: Work) -> Path:
