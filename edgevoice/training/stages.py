@@ -117,15 +117,31 @@ class Work:
             return bundle, arrays_digest(arrays)
 
     def is_done(self, stage: str) -> bool:
+        """Whether `stage` finished for this recipe after every earlier stage last did: a
+        stage run again (a new model, a new threshold) makes the ones after it stale."""
         marker = self.root / stage / "done.json"
         if not marker.exists():
             return False
         if stage == "export" and not (Path(self.recipe.export.out) / "bundle.yaml").exists():
             return False  # the bundle was moved or deleted since: write it again
-        return json.loads(marker.read_text()).get("fingerprint") == self.fingerprint(stage)
+        if json.loads(marker.read_text()).get("fingerprint") != self.fingerprint(stage):
+            return False
+        finished = self._finished(marker)
+        return all(self._finished(m) <= finished
+                   for m in (self.root / s / "done.json" for s in STAGES[:STAGES.index(stage)])
+                   if m.exists())
+
+    @staticmethod
+    def _finished(marker: Path) -> int:
+        """When a stage finished, ns (markers written before "finished_ns" existed: the
+        file's modification time)."""
+        try:
+            return int(json.loads(marker.read_text())["finished_ns"])
+        except (KeyError, TypeError, ValueError):
+            return marker.stat().st_mtime_ns
 
     def mark_done(self, stage: str, info: dict[str, Any]) -> None:
-        info = {"fingerprint": self.fingerprint(stage), **info}
+        info = {"fingerprint": self.fingerprint(stage), **info, "finished_ns": time.time_ns()}
         tmp = self.dir(stage) / "done.json.tmp"
         tmp.write_text(json.dumps(info, indent=2))
         tmp.replace(self.root / stage / "done.json")
@@ -249,11 +265,12 @@ def run(work: Work, stage: str, force: bool = False) -> None:
     work.dir(stage)
     stamp.write_text(work.fingerprint(stage))
     marker = stage_dir / "done.json"
-    if marker.exists():
+    elapsed_file = stage_dir / "elapsed"
+    if marker.exists():  # finished before: this is a new run, not the resumption of one
         marker.unlink()
+        elapsed_file.unlink(missing_ok=True)
     log.info("%s: running", stage)
     # Time spent so far, over every leg of an interrupted and resumed stage.
-    elapsed_file = stage_dir / "elapsed"
     try:
         before = float(elapsed_file.read_text())
     except (OSError, ValueError):

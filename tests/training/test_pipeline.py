@@ -180,6 +180,12 @@ def test_a_resumed_stage_counts_the_time_of_every_leg(data: tuple[Path, Path], t
     assert main(args) == 0
     second = json.loads((work / "prepare" / "done.json").read_text())["seconds"]
     assert 100.0 < second < 100.0 + first + 60
+    # A finished stage run again because an earlier one ran since starts its count afresh.
+    (work / "prepare" / "elapsed").write_text("100.0")
+    assert main(["synth", *args[1:]]) == 0
+    assert main(args) == 0
+    third = json.loads((work / "prepare" / "done.json").read_text())["seconds"]
+    assert third < 60
 
 
 def test_the_running_mean_leaves_the_global_statistics_alone(data: tuple[Path, Path],

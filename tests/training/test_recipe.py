@@ -142,6 +142,39 @@ def test_export_is_not_done_when_its_bundle_is_gone(tmp_path: Path) -> None:
     assert work.is_done("evaluate")
 
 
+def test_a_stage_run_again_makes_the_stages_after_it_stale(tmp_path: Path) -> None:
+    import json
+    import os
+
+    from edgevoice.training.stages import STAGES, Work
+
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / "bundle.yaml").write_text("name: digits\n")
+    work = Work(load_recipe(DEFAULT_RECIPE, {"export.out": str(out)}), tmp_path / "work")
+    for stage in STAGES:
+        work.mark_done(stage, {})
+    assert all(work.is_done(stage) for stage in STAGES)
+    work.mark_done("evaluate", {})  # e.g. a new reject threshold: the bundle must be rewritten
+    assert work.is_done("quantize") and work.is_done("evaluate")
+    assert not work.is_done("export")
+    work.mark_done("export", {})
+    assert work.is_done("export")
+    work.mark_done("train", {})  # a new model: nothing after it holds
+    assert [s for s in STAGES if not work.is_done(s)] == ["prune", "quantize", "evaluate",
+                                                          "export"]
+    # Markers of older builds carry no finish time: their files' times are compared.
+    for i, stage in enumerate(STAGES):
+        marker = work.root / stage / "done.json"
+        info = json.loads(marker.read_text())
+        del info["finished_ns"]
+        marker.write_text(json.dumps(info))
+        os.utime(marker, ns=(10**18 + i, 10**18 + i))
+    assert all(work.is_done(stage) for stage in STAGES)
+    os.utime(work.root / "prune" / "done.json", ns=(2 * 10**18, 2 * 10**18))
+    assert work.is_done("train") and not work.is_done("quantize")
+
+
 def test_a_noise_kind_held_out_and_trained_on_is_refused(tmp_path: Path) -> None:
     _, msg = _refused(tmp_path, "augment:\n  noise_kinds: [pink, music]\nevaluate:\n"
                                 "  heldout_noise_kinds: [music, 'file:cafe']\n")
