@@ -271,8 +271,8 @@ class EvaluateSettings:
     calibrate_reject: bool = opt(False, "choose the bundle decoder's reject_threshold on the "
                                  "held-out words and negatives: the lowest that keeps false "
                                  "outputs at most max_false_output")
-    max_false_output: float = opt(0.05, "share of false outputs calibrate_reject allows",
-                                  min=0, max=1)
+    max_false_output: float = opt(0.05, "share of false outputs calibrate_reject allows, on the "
+                                  "other words and on the noise clips each", min=0, max=1)
 
 
 @dataclass(frozen=True)

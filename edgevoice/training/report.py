@@ -142,15 +142,24 @@ def _reject_table(reject: dict[str, Any]) -> str:
     if not curve:
         return ""
     chosen = reject.get("threshold")
+    kinds = [k for k in NEGATIVE_NAMES if k in curve[0].get("false_output_by", {})]
     lines = [f"Reject threshold trade-off (`int8` with the {reject.get('decoder')} decoder; "
              "clean held-out words and all negatives, %)"
              + (f"; the bundle ships with {chosen:g}" if chosen is not None else "") + ":",
-             "", "| threshold | right | wrong | lost | false outputs |", "|---|---|---|---|---|"]
-    for p in curve[::2] if len(curve) > 10 else curve:
+             "", "| threshold | right | wrong | lost | false outputs |"
+             + "".join(f" {NEGATIVE_NAMES[k]} |" for k in kinds),
+             "|---|---|---|---|---|" + "---|" * len(kinds)]
+    for i, p in enumerate(curve):
+        if len(curve) > 10 and i % 2 and p["threshold"] != chosen:
+            continue  # every other threshold, and the shipped one
         mark = " (shipped)" if p["threshold"] == chosen else ""
         lines.append(f"| {p['threshold']:g}{mark} | {_pct(p['right'])} | {_pct(p['wrong'])} | "
-                     f"{_pct(p['lost'])} | {_pct(p['false_output'])} |")
+                     f"{_pct(p['lost'])} | {_pct(p['false_output'])} |"
+                     + "".join(f" {_pct(p['false_output_by'][k])} |" for k in kinds))
     return "\n".join(lines)
+
+
+NEGATIVE_NAMES = {"neg_words": "other words", "neg_noise": "noise"}
 
 
 STRING_FIGURES = {"wer": "WER", "cer": "CER", "string_right": "strings right"}

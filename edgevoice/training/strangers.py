@@ -203,7 +203,8 @@ def score_strangers(run: Callable[[list[np.ndarray]], list[np.ndarray]],
 def reject_curve(sets: StrangerSets, results: dict[str, list[DecodeResult]]
                  ) -> list[dict[str, float]]:
     """Per threshold: shares of clean held-out words right, wrong and lost (nothing
-    published), and false outputs on all negatives."""
+    published), and false outputs on all negatives together and on each negative set
+    ("false_output_by": {set name: share})."""
     clean = _clean(sets)
     neg = [r for ts in sets.negatives for r in results[ts.name]]
     curve = []
@@ -211,7 +212,9 @@ def reject_curve(sets: StrangerSets, results: dict[str, list[DecodeResult]]
         o = phrase_outcomes(clean.texts, results["words_clean"], t)
         curve.append({"threshold": t, "right": o["phrase_right"], "wrong": o["phrase_wrong"],
                       "lost": o["phrase_nothing"],
-                      "false_output": false_outputs(neg, t)["false_output"]})
+                      "false_output": false_outputs(neg, t)["false_output"],
+                      "false_output_by": {ts.name: false_outputs(results[ts.name], t)
+                                          ["false_output"] for ts in sets.negatives}})
     return curve
 
 
@@ -219,13 +222,18 @@ def _clean(sets: StrangerSets) -> TestSet:
     return next(ts for ts in sets.words if ts.name == "words_clean")
 
 
-def choose_threshold(curve: Sequence[dict[str, float]], max_false_output: float) -> float:
-    """The lowest threshold whose false-output rate is at most `max_false_output` (each word
-    it rejects is one a user loses), or, if none reaches it, the one with the fewest."""
-    ok = [p for p in curve if p["false_output"] <= max_false_output]
+def choose_threshold(curve: Sequence[dict[str, Any]], max_false_output: float) -> float:
+    """The lowest threshold whose false-output rate is at most `max_false_output` on the
+    negatives together and on each kind of them (other words, noise) alone, so that a rate
+    low on noise does not buy a high one on words; each word it rejects is one a user loses.
+    If none reaches it, the one with the fewest false outputs (its worst kind first)."""
+    def worst(p: dict[str, Any]) -> float:
+        return max((p["false_output"], *p.get("false_output_by", {}).values()))
+
+    ok = [p for p in curve if worst(p) <= max_false_output]
     if ok:
         return min(p["threshold"] for p in ok)
-    return min(curve, key=lambda p: (p["false_output"], p["threshold"]))["threshold"]
+    return min(curve, key=lambda p: (worst(p), p["false_output"], p["threshold"]))["threshold"]
 
 
 def recipe_sets(recipe: Any) -> tuple[StrangerSets, int]:

@@ -146,3 +146,18 @@ def test_a_phrase_card_measured_on_synthetic_voices_says_what_that_is_worth() ->
     assert "## Real speech and strangers" in card and "No real speaker said the" in card
     assert "Trained on 0 real speakers of the vocabulary, plus synthetic voices" in card
     assert "digit" not in card.split("## Reproduce")[0].lower()
+
+
+def test_the_reject_table_shows_each_kind_of_false_output_and_the_shipped_threshold() -> None:
+    curve = [{"threshold": t / 20, "right": 0.9 - t / 100, "wrong": 0.02, "lost": 0.08 + t / 100,
+              "false_output": 0.2 - t / 100,
+              "false_output_by": {"neg_words": 0.3 - t / 100, "neg_noise": 0.1 - t / 200}}
+             for t in range(20)]
+    m = _metrics(phrase_figures=True) | {"reject": {"curve": curve, "threshold": 0.55,
+                                                      "decoder": "_beam_lm"}}
+    card, _ = _card(COMMANDS, m)
+    assert "| threshold | right | wrong | lost | false outputs | other words | noise |" in card
+    # Every other threshold of a long curve, and the odd one the bundle ships with.
+    assert "| 0.5 | 80.0 | 2.0 | 18.0 | 10.0 | 20.0 | 5.0 |" in card
+    assert "| 0.55 (shipped) | 79.0 | 2.0 | 19.0 | 9.0 | 19.0 | 4.5 |" in card
+    assert "| 0.65 |" not in card
