@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import re
 import reprlib
 import types
 import typing
@@ -298,6 +299,8 @@ class _Run:
             if isinstance(value, int) and not isinstance(value, bool):
                 return value
         elif tp is float:
+            if isinstance(value, str) and _EXPONENT.fullmatch(value.strip()):
+                value = float(value)  # 1e-10: a number in YAML 1.2, a string to PyYAML
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 if not math.isfinite(value):
                     self.problem(path, f"must be a finite number, got {value!r}")
@@ -313,6 +316,9 @@ class _Run:
             raise TypeError(f"unsupported option type {tp!r} at {path}")
         self.problem(path, f"expected {_type_name(tp)}, got {_describe(value)}")
         return None
+
+
+_EXPONENT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def describe_options(cls: type) -> list[tuple[str, str, Any, str]]:

@@ -103,3 +103,27 @@ def test_settings_are_frozen() -> None:
     s = settings_of({})
     with pytest.raises(AttributeError):
         s.core.site_id = "x"  # type: ignore[misc]
+
+
+def test_a_number_with_an_exponent_and_no_point_is_a_float(tmp_path: Path) -> None:
+    """PyYAML (YAML 1.1) reads 1e-10 as a string; YAML 1.2 and every user read a number."""
+    from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
+
+    recipe = load_recipe(DEFAULT_RECIPE, {"frontend.floor": "1e-10"})
+    assert recipe.frontend.floor == 1e-10
+    from edgevoice.beam import BeamOptions
+    from edgevoice.options import validate
+
+    path = tmp_path / "edgevoice.yaml"
+    path.write_text("decoder:\n  name: beam\n  reject_threshold: 5E-1\n  beta: -15e-1\n")
+    raw = read_yaml(path)["decoder"]
+    assert raw["reject_threshold"] == "5E-1"  # what PyYAML hands over
+    errors: list[str] = []
+    options = validate(BeamOptions, {k: v for k, v in raw.items() if k != "name"}, "decoder",
+                       errors)
+    assert not errors and options is not None
+    assert (options.reject_threshold, options.beta) == (0.5, -1.5)
+    settings_of({"decoder": raw})  # the daemon's config takes it as well
+    for word in ("1e", "e5", "1e-1x", "ten"):  # not numbers: still named as strings
+        with pytest.raises(Exception, match=f"frontend.floor: expected float, got str '{word}'"):
+            load_recipe(DEFAULT_RECIPE, {"frontend.floor": word})
