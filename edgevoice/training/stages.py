@@ -117,8 +117,8 @@ class Work:
             return bundle, arrays_digest(arrays)
 
     def is_done(self, stage: str) -> bool:
-        """Whether `stage` finished for this recipe after every earlier stage last did: a
-        stage run again (a new model, a new threshold) makes the ones after it stale."""
+        """Whether `stage` finished for this recipe from the outputs the earlier stages have
+        now: one of them run again since (a new model, a new threshold) makes it stale."""
         marker = self.root / stage / "done.json"
         if not marker.exists():
             return False
@@ -126,22 +126,43 @@ class Work:
             return False  # the bundle was moved or deleted since: write it again
         if json.loads(marker.read_text()).get("fingerprint") != self.fingerprint(stage):
             return False
-        finished = self._finished(marker)
-        return all(self._finished(m) <= finished
-                   for m in (self.root / s / "done.json" for s in STAGES[:STAGES.index(stage)])
-                   if m.exists())
+        return self.rerun_since(stage) is None
 
-    @staticmethod
-    def _finished(marker: Path) -> int:
-        """When a stage finished, ns (markers written before "finished_ns" existed: the
-        file's modification time)."""
-        try:
-            return int(json.loads(marker.read_text())["finished_ns"])
-        except (KeyError, TypeError, ValueError):
-            return marker.stat().st_mtime_ns
+    def _finished(self) -> dict[str, int | None]:
+        """{stage: its finish stamp} of the stages with a done.json (None: a marker written
+        before stamps existed)."""
+        out = {}
+        for s in STAGES:
+            marker = self.root / s / "done.json"
+            if marker.exists():
+                out[s] = json.loads(marker.read_text()).get("finished_ns")
+        return out
+
+    def rerun_since(self, stage: str) -> str | None:
+        """The earlier stage that finished again after `stage` did, if one did. Each marker
+        keeps the stamps of the earlier stages it was built on ("after"); a stage that had not
+        run then, or a marker from before stamps existed, is judged on what it holds: an
+        earlier stage stamped while this one is not ran after it. No clocks are compared, so
+        a work dir copied without its file times is still up to date."""
+        info = json.loads((self.root / stage / "done.json").read_text())
+        earlier = STAGES[:STAGES.index(stage)]
+        now = self._finished()
+        after = info.get("after")
+        for s in earlier:
+            if s not in now:
+                continue
+            if after is not None and s in after:
+                if after[s] != now[s]:
+                    return s
+            elif after is None and info.get("finished_ns") is None and now[s] is not None:
+                return s
+        return None
 
     def mark_done(self, stage: str, info: dict[str, Any]) -> None:
-        info = {"fingerprint": self.fingerprint(stage), **info, "finished_ns": time.time_ns()}
+        now = self._finished()
+        after = {s: now[s] for s in STAGES[:STAGES.index(stage)] if s in now}
+        info = {"fingerprint": self.fingerprint(stage), **info, "finished_ns": time.time_ns(),
+                "after": after}
         tmp = self.dir(stage) / "done.json.tmp"
         tmp.write_text(json.dumps(info, indent=2))
         tmp.replace(self.root / stage / "done.json")
@@ -158,6 +179,11 @@ class Work:
         if info.get("fingerprint") != self.fingerprint(stage):
             raise BuildError(f"stage {stage!r} in {self.root} was built from a different recipe; "
                              f"run `edgevoice-build {stage}` again")
+        since = self.rerun_since(stage)
+        if since is not None:
+            raise BuildError(f"stage {stage!r} in {self.root} was built before stage {since!r} "
+                             "ran again: run `edgevoice-build recipe` to bring every stage up "
+                             "to date")
         return info
 
     # Data shared by the stages -------------------------------------------------------------
@@ -260,15 +286,13 @@ def run(work: Work, stage: str, force: bool = False) -> None:
     stage_dir = work.root / stage
     stamp = stage_dir / "fingerprint"
     stale = not stamp.exists() or stamp.read_text() != work.fingerprint(stage)
-    if stage_dir.exists() and (force or stale):
-        shutil.rmtree(stage_dir)  # start afresh: a checkpoint of another recipe is no use
+    # Start afresh, unless resuming an interrupted run of this recipe: a checkpoint of another
+    # recipe is no use, nor one of a finished run whose inputs an earlier stage has replaced.
+    if stage_dir.exists() and (force or stale or (stage_dir / "done.json").exists()):
+        shutil.rmtree(stage_dir)
     work.dir(stage)
     stamp.write_text(work.fingerprint(stage))
-    marker = stage_dir / "done.json"
     elapsed_file = stage_dir / "elapsed"
-    if marker.exists():  # finished before: this is a new run, not the resumption of one
-        marker.unlink()
-        elapsed_file.unlink(missing_ok=True)
     log.info("%s: running", stage)
     # Time spent so far, over every leg of an interrupted and resumed stage.
     try:

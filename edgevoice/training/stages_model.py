@@ -257,7 +257,7 @@ def _evaluate_strangers(work: Work, lm: Callable[[np.ndarray], np.ndarray],
             "reject": {"curve": curve, "threshold": chosen, "decoder": default or "greedy"}}
 
 
-def _choose_threshold(curve: list[dict[str, float]], e: Any) -> float | None:
+def _choose_threshold(curve: list[dict[str, Any]], e: Any) -> float | None:
     """The reject threshold evaluate.calibrate_reject asks for, if there is a curve to choose
     it on (held-out speakers saying vocabulary words)."""
     from edgevoice.training.strangers import choose_threshold

@@ -201,7 +201,7 @@ def score_strangers(run: Callable[[list[np.ndarray]], list[np.ndarray]],
 
 
 def reject_curve(sets: StrangerSets, results: dict[str, list[DecodeResult]]
-                 ) -> list[dict[str, float]]:
+                 ) -> list[dict[str, Any]]:
     """Per threshold: shares of clean held-out words right, wrong and lost (nothing
     published), and false outputs on all negatives together and on each negative set
     ("false_output_by": {set name: share})."""

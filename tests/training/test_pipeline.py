@@ -172,6 +172,7 @@ def test_a_resumed_stage_counts_the_time_of_every_leg(data: tuple[Path, Path], t
     work, out = tmp_path / "work", tmp_path / "bundle"
     args = _args(data, work, out)
     args[0] = "prepare"
+    assert main(["synth", *args[1:]]) == 0
     assert main(args) == 0
     first = json.loads((work / "prepare" / "done.json").read_text())["seconds"]
     # As if an earlier leg had run 100 s and been interrupted before finishing:
@@ -180,12 +181,16 @@ def test_a_resumed_stage_counts_the_time_of_every_leg(data: tuple[Path, Path], t
     assert main(args) == 0
     second = json.loads((work / "prepare" / "done.json").read_text())["seconds"]
     assert 100.0 < second < 100.0 + first + 60
-    # A finished stage run again because an earlier one ran since starts its count afresh.
+    # A finished stage run again because an earlier one ran since starts afresh: neither its
+    # time nor anything it kept (a checkpoint) carries over.
     (work / "prepare" / "elapsed").write_text("100.0")
-    assert main(["synth", *args[1:]]) == 0
+    (work / "prepare" / "checkpoint").write_text("of the old inputs")
+    assert main(args) == 0  # nothing ran before it since: up to date
+    assert (work / "prepare" / "checkpoint").exists()
+    assert main(["synth", *args[1:], "--force"]) == 0
     assert main(args) == 0
     third = json.loads((work / "prepare" / "done.json").read_text())["seconds"]
-    assert third < 60
+    assert third < 60 and not (work / "prepare" / "checkpoint").exists()
 
 
 def test_the_running_mean_leaves_the_global_statistics_alone(data: tuple[Path, Path],

@@ -144,8 +144,9 @@ def test_export_is_not_done_when_its_bundle_is_gone(tmp_path: Path) -> None:
 
 def test_a_stage_run_again_makes_the_stages_after_it_stale(tmp_path: Path) -> None:
     import json
-    import os
+    import shutil
 
+    from edgevoice.errors import BuildError
     from edgevoice.training.stages import STAGES, Work
 
     out = tmp_path / "bundle"
@@ -163,16 +164,29 @@ def test_a_stage_run_again_makes_the_stages_after_it_stale(tmp_path: Path) -> No
     work.mark_done("train", {})  # a new model: nothing after it holds
     assert [s for s in STAGES if not work.is_done(s)] == ["prune", "quantize", "evaluate",
                                                           "export"]
-    # Markers of older builds carry no finish time: their files' times are compared.
-    for i, stage in enumerate(STAGES):
+    with pytest.raises(BuildError, match="stage 'quantize' .* was built before stage 'train' "
+                                         "ran again: run `edgevoice-build recipe`"):
+        work.need("quantize")
+    for stage in ("prune", "quantize", "evaluate", "export"):
+        work.mark_done(stage, {})
+    # A stage that first runs after the later ones (synth, skipped until now) changes nothing.
+    shutil.rmtree(work.root / "synth")
+    for stage in STAGES[1:]:
+        info = json.loads((work.root / stage / "done.json").read_text())
+        del info["after"]["synth"]
+        (work.root / stage / "done.json").write_text(json.dumps(info))
+    work.mark_done("synth", {})
+    assert all(work.is_done(stage) for stage in STAGES)
+    # Markers of older builds carry no stamps and are all up to date, whatever their file
+    # times (a copied work dir); a stage stamped since ran after them.
+    for stage in STAGES:
         marker = work.root / stage / "done.json"
         info = json.loads(marker.read_text())
-        del info["finished_ns"]
+        del info["finished_ns"], info["after"]
         marker.write_text(json.dumps(info))
-        os.utime(marker, ns=(10**18 + i, 10**18 + i))
     assert all(work.is_done(stage) for stage in STAGES)
-    os.utime(work.root / "prune" / "done.json", ns=(2 * 10**18, 2 * 10**18))
-    assert work.is_done("train") and not work.is_done("quantize")
+    work.mark_done("prune", {})
+    assert work.is_done("train") and work.is_done("prune") and not work.is_done("quantize")
 
 
 def test_a_noise_kind_held_out_and_trained_on_is_refused(tmp_path: Path) -> None:
