@@ -23,7 +23,7 @@ from edgevoice.errors import EdgevoiceError
 from edgevoice.features import LogMel
 from edgevoice.runtime import open_acoustic_model
 from edgevoice.training.denoising import make_denoiser
-from edgevoice.training.evaluate import beam_results, greedy_results
+from edgevoice.training.evaluate import bundle_results
 from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
 from edgevoice.training.strangers import recipe_sets, word_score
 
@@ -66,10 +66,7 @@ def run(args: argparse.Namespace) -> None:
         spec = dict(bundle.raw.get("denoise") or {"name": "none"})
         denoise = make_denoiser(spec, recipe.frontend.sample_rate, f"{name} denoise") \
             or (lambda x: x)
-        decoder = dict(bundle.raw.get("decoder") or {"name": "greedy"})
-        decode = (beam_results(decoder, bundle.tokens, bundle.blank, bundle.lm_file)
-                  if decoder.get("name") == "beam"
-                  else greedy_results(bundle.tokens, bundle.blank))
+        _, decode = bundle_results(bundle)
         label = f"{name} ({bundle.raw.get('version')}, floor {bundle.frontend.floor:g})"
         for g in args.gains:
             logprobs = [am.run_utterance(lm.compute(denoise(at_gain(x, g) / np.float32(32768))))

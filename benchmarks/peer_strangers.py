@@ -31,7 +31,7 @@ from edgevoice.decoding import DecodeResult
 from edgevoice.features import LogMel
 from edgevoice.runtime import open_acoustic_model
 from edgevoice.training.data import DIGIT_WORDS
-from edgevoice.training.evaluate import TestSet, beam_results, greedy_results
+from edgevoice.training.evaluate import TestSet, bundle_results
 from edgevoice.training.recipe import DEFAULT_RECIPE, load_recipe
 from edgevoice.training.strangers import false_outputs, recipe_sets, word_score
 
@@ -104,11 +104,8 @@ def edgevoice_system(spec: str) -> System:
     bundle = load_bundle(spec)
     frontend = LogMel(bundle.frontend)
     am = open_acoustic_model(bundle)
-    options = dict(bundle.raw.get("decoder") or {"name": "greedy"})
-    beam = options.get("name") == "beam"
-    decode = (beam_results(options, bundle.tokens, bundle.blank, bundle.lm_file) if beam
-              else greedy_results(bundle.tokens, bundle.blank))
-    lm = [bundle.lm_file] if beam and bundle.lm_file else []
+    options, decode = bundle_results(bundle)
+    lm = [bundle.lm_file] if options["name"] == "beam" and bundle.lm_file else []
     name = (f"edgevoice {bundle.name} {bundle.version}, {options['name']}"
             f"{' + LM' if lm else ''}, reject {options.get('reject_threshold', 0.0):g}")
     return System(name, lambda clips: decode([am.run_utterance(frontend.compute(x))

@@ -137,6 +137,16 @@ def beam_results(options: dict[str, Any], tokens: Sequence[str], blank: int,
     return lambda logprobs: _decode_all(decoder, logprobs)
 
 
+def bundle_results(bundle: Any) -> tuple[dict[str, Any], Callable[[list[np.ndarray]],
+                                                                  list[DecodeResult]]]:
+    """A bundle's own decoder (bundle.yaml `decoder`; greedy where it names none) over a list of
+    utterances' log-probabilities, and its options."""
+    options = dict(bundle.raw.get("decoder") or {"name": "greedy"})
+    if options.get("name") == "beam":
+        return options, beam_results(options, bundle.tokens, bundle.blank, bundle.lm_file)
+    return options, greedy_results(bundle.tokens, bundle.blank)
+
+
 def beam_decode(options: dict[str, Any], tokens: Sequence[str], blank: int,
                 lm_file: Path | None, frame_seconds: float = 0.02) -> Decode:
     run = beam_results(options, tokens, blank, lm_file, frame_seconds)

@@ -54,6 +54,7 @@ MODEL_COLUMNS = (
     ("other words -> output", "neg_words", "false_output"),
     ("noise -> output", "neg_noise", "false_output"),
 )
+NEGATIVE_NAMES = {"neg_words": "other words", "neg_noise": "noise"}  # reject table columns
 COLUMN_NOTES = {
     "phrase right": "phrase right: the whole word or phrase said was published, nothing else "
                     "(phrase accuracy).",
@@ -157,9 +158,6 @@ def _reject_table(reject: dict[str, Any]) -> str:
                      f"{_pct(p['lost'])} | {_pct(p['false_output'])} |"
                      + "".join(f" {_pct(p['false_output_by'][k])} |" for k in kinds))
     return "\n".join(lines)
-
-
-NEGATIVE_NAMES = {"neg_words": "other words", "neg_noise": "noise"}
 
 
 STRING_FIGURES = {"wer": "WER", "cer": "CER", "string_right": "strings right"}

@@ -124,45 +124,38 @@ class Work:
             return False
         if stage == "export" and not (Path(self.recipe.export.out) / "bundle.yaml").exists():
             return False  # the bundle was moved or deleted since: write it again
-        if json.loads(marker.read_text()).get("fingerprint") != self.fingerprint(stage):
-            return False
-        return self.rerun_since(stage) is None
+        info = json.loads(marker.read_text())
+        return info.get("fingerprint") == self.fingerprint(stage) \
+            and self._rerun_since(stage, info) is None
 
-    def _finished(self) -> dict[str, int | None]:
-        """{stage: its finish stamp} of the stages with a done.json (None: a marker written
-        before stamps existed)."""
+    def _finished_before(self, stage: str) -> dict[str, int | None]:
+        """{earlier stage: its finish stamp} of the stages before `stage` with a done.json
+        (None: a marker written before stamps existed)."""
         out = {}
-        for s in STAGES:
+        for s in STAGES[:STAGES.index(stage)]:
             marker = self.root / s / "done.json"
             if marker.exists():
                 out[s] = json.loads(marker.read_text()).get("finished_ns")
         return out
 
-    def rerun_since(self, stage: str) -> str | None:
-        """The earlier stage that finished again after `stage` did, if one did. Each marker
-        keeps the stamps of the earlier stages it was built on ("after"); a stage that had not
-        run then, or a marker from before stamps existed, is judged on what it holds: an
-        earlier stage stamped while this one is not ran after it. No clocks are compared, so
-        a work dir copied without its file times is still up to date."""
-        info = json.loads((self.root / stage / "done.json").read_text())
-        earlier = STAGES[:STAGES.index(stage)]
-        now = self._finished()
+    def _rerun_since(self, stage: str, info: dict[str, Any]) -> str | None:
+        """The earlier stage that finished again after `stage` (its done.json `info`) did, if
+        one did. Each marker keeps the stamps of the earlier stages it was built on ("after");
+        a stage that had not run then, or a marker from before stamps existed, is judged on
+        what it holds: an earlier stage stamped while this one is not ran after it. No clocks
+        are compared, so a work dir copied without its file times is still up to date."""
         after = info.get("after")
-        for s in earlier:
-            if s not in now:
-                continue
+        for s, now in self._finished_before(stage).items():
             if after is not None and s in after:
-                if after[s] != now[s]:
+                if after[s] != now:
                     return s
-            elif after is None and info.get("finished_ns") is None and now[s] is not None:
+            elif after is None and info.get("finished_ns") is None and now is not None:
                 return s
         return None
 
     def mark_done(self, stage: str, info: dict[str, Any]) -> None:
-        now = self._finished()
-        after = {s: now[s] for s in STAGES[:STAGES.index(stage)] if s in now}
         info = {"fingerprint": self.fingerprint(stage), **info, "finished_ns": time.time_ns(),
-                "after": after}
+                "after": self._finished_before(stage)}
         tmp = self.dir(stage) / "done.json.tmp"
         tmp.write_text(json.dumps(info, indent=2))
         tmp.replace(self.root / stage / "done.json")
@@ -179,7 +172,7 @@ class Work:
         if info.get("fingerprint") != self.fingerprint(stage):
             raise BuildError(f"stage {stage!r} in {self.root} was built from a different recipe; "
                              f"run `edgevoice-build {stage}` again")
-        since = self.rerun_since(stage)
+        since = self._rerun_since(stage, info)
         if since is not None:
             raise BuildError(f"stage {stage!r} in {self.root} was built before stage {since!r} "
                              "ran again: run `edgevoice-build recipe` to bring every stage up "
