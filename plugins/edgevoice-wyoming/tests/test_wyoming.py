@@ -271,9 +271,9 @@ def test_limits(tmp_path: Path, bundle_dir: Path) -> None:
     """A stream longer than --max-seconds, a client silent mid-stream for --idle-seconds and a
     connection beyond --max-clients are each refused with an error event; a client that hangs
     up mid-stream costs nothing; the server then serves as before."""
+    samples, rate = clip(CLIPS[4])  # first: a skip (no FSDD) must not leave a server running
     server = Server(tmp_path, bundle_dir, "--max-seconds", "2", "--idle-seconds", "1",
                     "--max-clients", "2")
-    samples, rate = clip(CLIPS[4])
 
     async def too_long() -> list[Event]:
         """An hour of audio as fast as the socket takes it, while the answer is read."""
