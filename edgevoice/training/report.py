@@ -150,9 +150,9 @@ def _reject_table(reject: dict[str, Any]) -> str:
              "", "| threshold | right | wrong | lost | false outputs |"
              + "".join(f" {NEGATIVE_NAMES[k]} |" for k in kinds),
              "|---|---|---|---|---|" + "---|" * len(kinds)]
-    for i, p in enumerate(curve):
-        if len(curve) > 10 and i % 2 and p["threshold"] != chosen:
-            continue  # every other threshold, and the shipped one
+    for p in curve:
+        if round(p["threshold"] * 100) % 10 and p["threshold"] != chosen:
+            continue  # every 0.1, and the shipped one
         mark = " (shipped)" if p["threshold"] == chosen else ""
         lines.append(f"| {p['threshold']:g}{mark} | {_pct(p['right'])} | {_pct(p['wrong'])} | "
                      f"{_pct(p['lost'])} | {_pct(p['false_output'])} |"

@@ -157,7 +157,15 @@ def test_the_reject_table_shows_each_kind_of_false_output_and_the_shipped_thresh
                                                       "decoder": "_beam_lm"}}
     card, _ = _card(COMMANDS, m)
     assert "| threshold | right | wrong | lost | false outputs | other words | noise |" in card
-    # Every other threshold of a long curve, and the odd one the bundle ships with.
+    # Every 0.1 of the curve, and the threshold the bundle ships with.
     assert "| 0.5 | 80.0 | 2.0 | 18.0 | 10.0 | 20.0 | 5.0 |" in card
     assert "| 0.55 (shipped) | 79.0 | 2.0 | 19.0 | 9.0 | 19.0 | 4.5 |" in card
     assert "| 0.65 |" not in card
+    fine = [{"threshold": round(t / 100, 2), "right": 0.9, "wrong": 0.02, "lost": 0.08,
+             "false_output": 0.1, "false_output_by": {"neg_words": 0.1, "neg_noise": 0.0}}
+            for t in range(100)]
+    m["reject"] = {"curve": fine, "threshold": 0.52, "decoder": "_beam_lm"}
+    card, _ = _card(COMMANDS, m)
+    table = card.split("| threshold |")[1].split("\n\n")[0]
+    assert [row.split(" |")[0].strip("| ") for row in table.splitlines()[2:]] == [
+        "0", "0.1", "0.2", "0.3", "0.4", "0.5", "0.52 (shipped)", "0.6", "0.7", "0.8", "0.9"]
